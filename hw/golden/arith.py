@@ -16,7 +16,7 @@ Conventions
 import numpy as np
 
 __all__ = [
-    "as_int64", "value_range", "check_range", "saturate", "shift_round_half_even", "div_round_half_even",
+    "as_int64", "value_range", "check_range", "saturate", "wrap", "shift_round_half_even", "div_round_half_even",
     "requantize",
 ]
 
@@ -74,6 +74,13 @@ def saturate(x, bits, signed):
     """Clamp ``x`` to the range of a ``bits``-bit signed/unsigned integer."""
     lo, hi = value_range(bits, signed)
     return np.clip(as_int64(x), lo, hi)
+
+
+def wrap(x, bits):
+    """Two's-complement wrap-around of ``x`` to ``bits`` bits (what a ``bits``-bit hardware accumulator does)."""
+    bits = _check_bits(bits)
+    x = as_int64(x)
+    return ((x + (1 << (bits - 1))) & ((1 << bits) - 1)) - (1 << (bits - 1))
 
 
 def shift_round_half_even(x, shift):
