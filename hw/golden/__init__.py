@@ -2,3 +2,4 @@
 
 from .arith import *      # noqa: F401,F403
 from .packing import *    # noqa: F401,F403
+from .layers import *     # noqa: F401,F403

@@ -17,7 +17,7 @@ import numpy as np
 
 __all__ = [
     "as_int64", "value_range", "check_range", "saturate", "wrap", "shift_round_half_even", "div_round_half_even",
-    "requantize",
+    "requantize", "quantize_multiplier",
 ]
 
 _LIMIT = 1 << 62
@@ -33,7 +33,7 @@ def as_int64(x, name="value"):
             raise OverflowError(f"{name}: floats at or above 2**53 are not exact integers")
     elif arr.dtype.kind not in "iu":
         if arr.dtype.kind == "O":
-            ints = [int(v) for v in arr.flat]
+            ints = [_exact_int(v, name) for v in arr.flat]
             if any(abs(v) >= _LIMIT for v in ints):
                 raise OverflowError(f"{name}: values must lie below 2**62 in magnitude")
             return np.array(ints, dtype=np.int64).reshape(arr.shape)
@@ -41,6 +41,17 @@ def as_int64(x, name="value"):
     elif arr.dtype == np.uint64 and arr.size and arr.max() >= _LIMIT:
         raise OverflowError(f"{name}: values must lie below 2**62 in magnitude")
     return arr.astype(np.int64)
+
+
+def _exact_int(v, name):
+    """``int(v)`` when ``v`` is an integer value (e.g. a Python int too big for int64); refuse anything else."""
+    try:
+        i = int(v)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must hold integers, got {v!r}") from None
+    if i != v:
+        raise TypeError(f"{name} must hold integers, got {v!r}")
+    return i
 
 
 def _check_bits(bits, name="bits"):
@@ -110,6 +121,8 @@ def div_round_half_even(num, den):
     den = as_int64(den, "den")
     if den.size and den.min() <= 0:
         raise ValueError(f"den must be positive, not {den.min()}")
+    if den.size and den.max() >= _LIMIT:
+        raise OverflowError(f"den must lie below 2**62, not {den.max()}")
     q, r = np.divmod(num, den)                           # floor division, 0 <= r < den
     twice = 2 * r
     round_up = (twice > den) | ((twice == den) & ((q & 1) == 1))
@@ -137,9 +150,57 @@ def requantize(acc, multiplier, shift, out_bits, out_signed, relu=False):
     multiplier = as_int64(multiplier, "multiplier")
     if multiplier.size and multiplier.min() < 0:
         raise ValueError(f"multiplier must be non-negative, not {multiplier.min()}")
-    if acc.size and multiplier.size and int(np.abs(acc).max()) * int(multiplier.max()) >= _LIMIT:
+    if acc.size and multiplier.size and max(-int(acc.min()), int(acc.max())) * int(multiplier.max()) >= _LIMIT:
         raise OverflowError("acc * multiplier exceeds 2**62")
     y = shift_round_half_even(acc * multiplier, shift)
     if relu:
         y = np.maximum(y, 0)
     return saturate(y, out_bits, out_signed)
+
+
+def quantize_multiplier(scale, m_bits, max_shift=62):
+    """Approximate a positive real ``scale`` by ``multiplier / 2**shift`` with an unsigned ``m_bits``-bit multiplier.
+
+    The multiplier is normalized to use its full width (``2**(m_bits-1) <= multiplier < 2**m_bits``), which makes the
+    approximation the closest one any ``m_bits``-bit multiplier can give: the error is at most ``2**-(shift+1)``, i.e. a
+    relative error of at most ``2**-m_bits``. ``m_bits=1`` gives a pure power of two (``multiplier == 1``), the
+    shift-only requantization. Ties round half-to-even.
+
+    Parameters
+    ----------
+    scale : float or float array
+        Positive, finite scale(s), e.g. one per output channel ``s_in * s_w / s_out``.
+    m_bits : int
+        Multiplier width, 1 to 32.
+    max_shift : int
+        Largest right shift the hardware supports (at most 62). A scale too small to normalize within it gets a
+        multiplier below ``2**(m_bits-1)`` (fewer significant bits); one that would round to 0 raises ``ValueError``.
+        Shifts may be negative (a left shift) for scales of ``2**m_bits`` or more.
+
+    Returns
+    -------
+    multiplier, shift : int64 (arrays of ``scale``'s shape, scalars for a scalar ``scale``)
+        For :func:`requantize`'s ``multiplier`` and ``shift``.
+    """
+    if isinstance(m_bits, bool) or not isinstance(m_bits, (int, np.integer)) or not 1 <= m_bits <= 32:
+        raise ValueError(f"m_bits must be an int between 1 and 32, not {m_bits!r}")
+    if isinstance(max_shift, bool) or not isinstance(max_shift, (int, np.integer)) or max_shift > 62:
+        raise ValueError(f"max_shift must be an int of at most 62, not {max_shift!r}")
+    scale = np.asarray(scale, dtype=np.float64)
+    if scale.size and not (np.all(np.isfinite(scale)) and scale.min() > 0):
+        bad = scale[~(np.isfinite(scale) & (scale > 0))].flat[0]
+        raise ValueError(f"scale must be positive and finite, got {bad}")
+    mantissa, exponent = np.frexp(scale)                 # scale = mantissa * 2**exponent, 0.5 <= mantissa < 1
+    multiplier = np.rint(np.ldexp(mantissa, m_bits)).astype(np.int64)   # exact product, rint is half-to-even
+    carry = multiplier == (1 << m_bits)                  # rounded up to 2**m_bits: renormalize
+    multiplier = np.where(carry, multiplier >> 1, multiplier)
+    shift = (m_bits - exponent - carry).astype(np.int64)
+    clamped = shift > max_shift
+    if np.any(clamped):
+        multiplier = np.where(clamped, np.rint(np.ldexp(scale, int(max_shift))).astype(np.int64), multiplier)
+        shift = np.minimum(shift, max_shift)
+        if np.any(multiplier == 0):
+            bad = scale[multiplier == 0].flat[0]
+            raise ValueError(f"scale {bad} is too small for max_shift={max_shift}: the multiplier rounds to 0; "
+                             f"allow a larger max_shift (at most 62) or rescale the layer")
+    return multiplier[()], shift[()]

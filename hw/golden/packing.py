@@ -11,7 +11,7 @@ verified against.
 
 import numpy as np
 
-from .arith import as_int64, check_range
+from .arith import check_range
 
 __all__ = ["lane_bits", "pack", "unpack", "st_product"]
 
