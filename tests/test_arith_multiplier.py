@@ -1,0 +1,247 @@
+"""SumTogetherMultiplier and FixedMultiplier in amaranth.sim against hw.golden.st_product (exact integers)."""
+
+import warnings
+
+import numpy as np
+import pytest
+from amaranth.back import rtlil
+from amaranth.hdl import Cat
+from amaranth.sim import Simulator
+
+from hw.arith import FixedMultiplier, SumTogetherMultiplier
+from hw.golden import pack, st_product, value_range
+
+SIGNS = [(sa, sw) for sa in (False, True) for sw in (False, True)]
+
+
+@pytest.fixture(autouse=True)
+def _warnings_are_errors():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        yield
+
+
+def simulate(dut, vectors):
+    """Drive ``vectors`` (dicts of a, w, mode, a_signed, w_signed arrays; one vector per cycle) through one Simulator.
+
+    Returns ``p`` read in the cycle each vector is applied, shifted by the DUT latency, i.e. ``out[i]`` is the output
+    for vector ``i`` (read ``dut.latency`` cycles after it was applied).
+    """
+    a, w = vectors["a"], vectors["w"]
+    n = len(a)
+    latency = dut.latency
+    controls = [(getattr(dut, name), vectors[name]) for name in ("mode", "a_signed", "w_signed") if name in vectors]
+    operands = Cat(dut.a, dut.w)
+    out = np.zeros(n, dtype=np.int64)
+
+    async def testbench(ctx):
+        last = [None] * len(controls)
+        for i in range(n + latency):
+            if i < n:
+                for k, (port, values) in enumerate(controls):
+                    if values[i] != last[k]:
+                        ctx.set(port, int(values[i]))
+                        last[k] = values[i]
+                ctx.set(operands, int(a[i]) | int(w[i]) << dut.width)
+            if i >= latency:
+                out[i - latency] = ctx.get(dut.p)
+            if latency:
+                await ctx.tick()
+
+    sim = Simulator(dut)
+    if latency:
+        sim.add_clock(1e-6)
+    sim.add_testbench(testbench)
+    sim.run()
+    return out
+
+
+def expected(width, vectors):
+    """``hw.golden.st_product`` of every vector (grouped by mode and signedness)."""
+    exp = np.zeros(len(vectors["a"]), dtype=np.int64)
+    mode = vectors.get("mode", np.zeros(len(exp), dtype=np.int64))
+    for m in np.unique(mode):
+        for sa, sw in SIGNS:
+            sel = (mode == m) & (vectors["a_signed"] == sa) & (vectors["w_signed"] == sw)
+            if sel.any():
+                exp[sel] = st_product(vectors["a"][sel], vectors["w"][sel], 1 << int(m), sa, sw, width)
+    return exp
+
+
+def check(dut, vectors):
+    np.testing.assert_array_equal(simulate(dut, vectors), expected(dut.width, vectors))
+
+
+def vectors_for(mode, a_signed, w_signed, a, w):
+    n = len(a)
+    return {"a": np.asarray(a, dtype=np.int64), "w": np.asarray(w, dtype=np.int64),
+            "mode": np.full(n, mode), "a_signed": np.full(n, a_signed), "w_signed": np.full(n, w_signed)}
+
+
+def concat(parts):
+    return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+
+
+def random_words(rng, width, n):
+    return rng.integers(0, 1 << width, n, dtype=np.int64)
+
+
+def corner_words(width, lanes, signed):
+    """Words of lane corners {min, min+1, 0, max}: every combination for up to 2 lanes; for more lanes, each corner in
+    all lanes plus min/max alternating (a full grid would be 4**lanes words)."""
+    b = width // lanes
+    lo, hi = value_range(b, signed)
+    corners = sorted({lo, lo + 1, 0, hi})
+    if lanes <= 2:
+        grid = np.array(np.meshgrid(*[corners] * lanes, indexing="ij")).reshape(lanes, -1).T
+    else:
+        grid = np.array([[c] * lanes for c in corners] + [[lo, hi] * (lanes // 2), [hi, lo] * (lanes // 2)])
+    return pack(grid.reshape(-1), lanes, signed, width)
+
+
+def corners_and_random(width, lanes, rng, n_random):
+    """Corner x corner words plus ``n_random`` random words, for every signedness, in ``lanes``-lane mode."""
+    parts = []
+    mode = lanes.bit_length() - 1
+    for sa, sw in SIGNS:
+        ca, cw = corner_words(width, lanes, sa), corner_words(width, lanes, sw)
+        a, w = np.repeat(ca, len(cw)), np.tile(cw, len(ca))
+        parts.append(vectors_for(mode, sa, sw, a, w))
+        parts.append(vectors_for(mode, sa, sw, random_words(rng, width, n_random), random_words(rng, width, n_random)))
+    return concat(parts)
+
+
+def test_four_lane_mode_every_pair_in_every_lane():
+    """4-lane mode: each lane sees all 256 (a, w) pairs under every signedness; the other lanes are random."""
+    rng = np.random.default_rng(4)
+    dut = SumTogetherMultiplier(16, (1, 2, 4))
+    parts = []
+    for sa, sw in SIGNS:
+        pairs = np.arange(256)
+        # lane i walks through all 256 pairs in its own random order, so every vector also randomizes the others
+        order = np.stack([rng.permutation(pairs) for _ in range(4)], axis=1)           # (256, 4 lanes)
+        a_lanes, w_lanes = order >> 4, order & 15
+        a = pack(_to_signed(a_lanes, 4, sa).reshape(-1), 4, sa)
+        w = pack(_to_signed(w_lanes, 4, sw).reshape(-1), 4, sw)
+        parts.append(vectors_for(2, sa, sw, a, w))
+    vectors = concat(parts)
+    for lane in range(4):
+        for sa, sw in SIGNS:                           # the stimulus really is exhaustive per lane
+            sel = (vectors["a_signed"] == sa) & (vectors["w_signed"] == sw)
+            pairs = (vectors["a"][sel] >> 4 * lane & 15) << 4 | vectors["w"][sel] >> 4 * lane & 15
+            assert len(np.unique(pairs)) == 256
+    check(dut, vectors)
+
+
+def _to_signed(values, bits, signed):
+    return values - ((values >> (bits - 1)) << bits) if signed else values
+
+
+@pytest.mark.parametrize("lanes", [1, 2])
+def test_wide_lane_modes_corners_and_random(lanes):
+    check(SumTogetherMultiplier(16, (1, 2, 4)), corners_and_random(16, lanes, np.random.default_rng(lanes), 60))
+
+
+@pytest.mark.parametrize("width, lane_set", [(8, (1, 2, 4)), (16, (1, 2)), (8, (2, 4)), (12, (1, 2))])
+def test_generic_configurations(width, lane_set):
+    rng = np.random.default_rng(width)
+    dut = SumTogetherMultiplier(width, lane_set)
+    check(dut, concat([corners_and_random(width, n, rng, 40) for n in lane_set]))
+
+
+def test_eight_bit_lanes_1_2_4_exhaustive_four_lane_mode():
+    """Width 8, 4 lanes of 2 bits: all 2**16 word pairs would be slow; all 16 values per lane pair instead."""
+    rng = np.random.default_rng(8)
+    parts = []
+    for sa, sw in SIGNS:
+        order = np.stack([rng.permutation(16) for _ in range(4)], axis=1)
+        a = pack(_to_signed(order >> 2, 2, sa).reshape(-1), 4, sa, 8)
+        w = pack(_to_signed(order & 3, 2, sw).reshape(-1), 4, sw, 8)
+        parts.append(vectors_for(2, sa, sw, a, w))
+    check(SumTogetherMultiplier(8, (1, 2, 4)), concat(parts))
+
+
+def test_wallace_tree_gives_the_same_products():
+    dut = SumTogetherMultiplier(8, (1, 2, 4), reduction="wallace")
+    rng = np.random.default_rng(11)
+    check(dut, concat([corners_and_random(8, n, rng, 30) for n in (1, 2, 4)]))
+
+
+@pytest.mark.parametrize("pipeline", [1, 3])
+def test_pipelined_latency(pipeline):
+    """A new vector every cycle, modes and signedness changing every cycle; p follows exactly `pipeline` later."""
+    rng = np.random.default_rng(pipeline)
+    n = 120
+    vectors = {"a": random_words(rng, 8, n), "w": random_words(rng, 8, n), "mode": rng.integers(0, 3, n),
+               "a_signed": rng.integers(0, 2, n).astype(bool), "w_signed": rng.integers(0, 2, n).astype(bool)}
+    dut = SumTogetherMultiplier(8, (1, 2, 4), pipeline=pipeline)
+    assert dut.latency == pipeline
+    got = simulate(dut, vectors)
+    np.testing.assert_array_equal(got, expected(8, vectors))
+    # one cycle early would be the previous vector's product: make sure the stimulus tells them apart
+    assert np.any(got[1:] != got[:-1])
+
+
+def test_unsupported_mode_acts_as_smallest_lane_count():
+    rng = np.random.default_rng(3)
+    a, w = random_words(rng, 8, 50), random_words(rng, 8, 50)
+    dut = SumTogetherMultiplier(8, (1, 2, 4))
+    for sa, sw in SIGNS:
+        got = simulate(dut, vectors_for(3, sa, sw, a, w))
+        np.testing.assert_array_equal(got, st_product(a, w, 1, sa, sw, 8))
+    dut = SumTogetherMultiplier(8, (2, 4))
+    got = simulate(dut, vectors_for(0, True, False, a, w))
+    np.testing.assert_array_equal(got, st_product(a, w, 2, True, False, 8))
+
+
+def test_mode_port_widens_for_many_lanes():
+    dut = SumTogetherMultiplier(32, (16,))             # log2(16) = 4 needs a 3-bit mode port
+    rtlil.convert(dut)
+    assert len(dut.mode) == 3
+    rng = np.random.default_rng(32)
+    a, w = random_words(rng, 32, 20), random_words(rng, 32, 20)
+    np.testing.assert_array_equal(simulate(dut, vectors_for(4, True, True, a, w)), st_product(a, w, 16, True, True, 32))
+
+
+def test_one_shared_array_without_multiply_operators():
+    """The ST multiplier is built from gates: its RTLIL holds no $mul cell (no per-mode multipliers behind a mux)."""
+    dut = SumTogetherMultiplier(8, (1, 2, 4))
+    assert len(dut.mode) == 2
+    assert "$mul" not in rtlil.convert(dut)
+    assert "$mul" in rtlil.convert(FixedMultiplier(8, "star"))
+
+
+@pytest.mark.parametrize("arrangement", ["star", "array"])
+@pytest.mark.parametrize("width, pipeline", [(16, 0), (8, 2)])
+def test_fixed_multiplier(arrangement, width, pipeline):
+    rng = np.random.default_rng(width + pipeline)
+    vectors = corners_and_random(width, 1, rng, 40)
+    del vectors["mode"]
+    dut = FixedMultiplier(width, arrangement, pipeline)
+    assert dut.latency == pipeline
+    np.testing.assert_array_equal(simulate(dut, vectors), expected(width, vectors))
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"lanes": (1, 3)}, ValueError, r"powers of two, not 3"),
+    ({"lanes": (1, 32)}, ValueError, r"lane count 32 does not divide width 16"),
+    ({"lanes": (1, 16)}, ValueError, r"lane count 16 gives 1-bit lanes"),
+    ({"lanes": (1, 2, 2)}, ValueError, r"must not repeat a lane count, got \(1, 2, 2\)"),
+    ({"lanes": ()}, ValueError, r"at least one lane count"),
+    ({"lanes": 4}, TypeError, r"tuple of lane counts .* not 4"),
+    ({"lanes": (1, 2.0)}, TypeError, r"lane counts must be ints, not 2.0"),
+    ({"pipeline": -1}, ValueError, r"pipeline must be .* >= 0, not -1"),
+    ({"width": 1}, ValueError, r"width must be at least 2, not 1"),
+    ({"width": "16"}, TypeError, r"width must be an int, not '16'"),
+    ({"reduction": "booth"}, ValueError, r"reduction must be one of .*, not 'booth'"),
+])
+def test_constructor_errors(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        SumTogetherMultiplier(**kwargs)
+
+
+def test_fixed_constructor_errors():
+    with pytest.raises(ValueError, match=r"arrangement must be one of \('star', 'array'\), not 'wallace'"):
+        FixedMultiplier(16, "wallace")
+    with pytest.raises(ValueError, match=r"not -2"):
+        FixedMultiplier(16, "array", -2)
