@@ -15,7 +15,7 @@ export OBJCACHE ?= ccache
 JOBS        ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help setup verilog area test test-all clean distclean
+.PHONY: help setup verilog area models study test test-all clean distclean
 
 help:  ## list the targets
 	@echo "stacc — make targets (variables: NET=dscnn|resnet8|mobilenetv1|fcae, JOBS=$(JOBS))"
@@ -32,6 +32,15 @@ verilog: $(STAMP)  ## emit build/verilog/<top>.v for every generator top (defaul
 
 area: $(STAMP)  ## synthesize ST multiplier / MAC vs fixed baselines with yosys; writes build/area.json
 	$(PY) -m hw.area --out build/area.json
+
+models: $(STAMP)  ## regenerate the shipped (seeded, untrained) integer nets in models/
+	$(PY) -m quant.export dscnn --samples 16
+	$(PY) -m quant.export resnet8 --samples 8
+	$(PY) -m quant.export fcae --samples 16
+	$(PY) -m quant.export mobilenetv1 --samples 4
+
+study: $(STAMP)  ## bit-width study (requant multiplier M, accumulator width) of NET (default all): build/study/
+	$(PY) -m quant.study $(or $(NET),all) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
 test: $(STAMP)  ## fast suite: numpy + amaranth.sim + a Verilator cocotb smoke set (CI runs this)
 	$(PY) -m pytest -n $(JOBS) -m "not slow" -q
