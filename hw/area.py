@@ -10,6 +10,9 @@ each):
 * ``ecp5`` / ``ecp5-nodsp``: ``synth_ecp5`` with and without MULT18X18D DSP blocks;
 * ``ice40``: ``synth_ice40`` (no ``-dsp``: the iCE40 HX/LP parts have no SB_MAC16).
 
+The DSP variant (``st_dsp``) is synthesized for ECP5 with DSPs only (its NAND2 count would only measure yosys's
+``*``).
+
 YoWASP yosys runs in a WebAssembly sandbox that only sees the current directory tree, so all files go to
 ``<out dir>/area/`` and are passed to yosys by relative path.
 """
@@ -26,7 +29,8 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
-from .arith import FixedMac, FixedMultiplier, MacUnit, SumTogetherMultiplier
+from .arith import DspSumTogetherMultiplier, FixedMac, FixedMultiplier, MacUnit, SumTogetherMultiplier
+from .arith.dsp import DSP_BITS
 from .arith.multiplier import check_lanes, check_width
 
 __all__ = ["NAND2_WEIGHTS", "FLOWS", "designs", "synthesize", "summarize", "run", "main"]
@@ -53,11 +57,15 @@ def designs(width, lanes, acc_width):
     """``{name: (description, factory, flows, group)}`` of everything ``make area`` synthesizes."""
     fpga = ("generic",) + FPGA_FLOWS
     lane_text = "/".join(str(n) for n in lanes)
-    return {
+    table = {
         "st": (f"SumTogetherMultiplier lanes {lane_text} (Dadda)",
                lambda: SumTogetherMultiplier(width, lanes), fpga, "mul"),
         "st_wallace": (f"SumTogetherMultiplier lanes {lane_text} (Wallace)",
                        lambda: SumTogetherMultiplier(width, lanes, reduction="wallace"), ("generic",), "mul"),
+        "st_reversed": (f"SumTogetherMultiplier lanes {lane_text}, weights stored lane-reversed",
+                        lambda: SumTogetherMultiplier(width, lanes, weight_order="reversed"), ("generic",), "mul"),
+        "st_dsp": (f"DspSumTogetherMultiplier lanes {lane_text} (2 DSP products, guard bits)",
+                   lambda: DspSumTogetherMultiplier(width, lanes), ("ecp5",), "mul"),
         "fixed_star": ("FixedMultiplier yosys `*`", lambda: FixedMultiplier(width, "star"), fpga, "mul"),
         "fixed_booth": ("FixedMultiplier yosys `*`, synth -booth", lambda: FixedMultiplier(width, "star"),
                         ("generic-booth",), "mul"),
@@ -67,11 +75,16 @@ def designs(width, lanes, acc_width):
                                 lambda: FixedMultiplier(width, "array", reduction="wallace"), ("generic",), "mul"),
         "mac_st": (f"MacUnit lanes {lane_text}, acc {acc_width} b", lambda: MacUnit(width, lanes, acc_width),
                    fpga, "mac"),
+        "mac_st_reversed": (f"MacUnit lanes {lane_text}, acc {acc_width} b, weights stored lane-reversed",
+                            lambda: MacUnit(width, lanes, acc_width, weight_order="reversed"), ("generic",), "mac"),
         "mac_fixed_array": (f"FixedMac BW array, acc {acc_width} b", lambda: FixedMac(width, "array", acc_width),
                             fpga, "mac"),
         "mac_fixed_star": (f"FixedMac yosys `*`, acc {acc_width} b", lambda: FixedMac(width, "star", acc_width),
                            fpga, "mac"),
     }
+    if width > DSP_BITS - 1 or not set(lanes) <= {1, 2, 4}:          # outside what the DSP packing supports
+        del table["st_dsp"]
+    return table
 
 
 def _parse_stat(log):
@@ -179,7 +192,10 @@ def summarize(results):
         f"NAND2-eq weights (Nangate 45 nm X1 cell area / NAND2_X1): {weights}; flip-flops counted as DFF after "
         "`dffunmap`. Depth: `ltp -noff` after `abc -g " + GATES + "`.",
         "On FPGA the fixed multiplier fits one MULT18X18D DSP block (ECP5 column), while the Sum-Together array "
-        "cannot use the DSP and becomes LUTs (compare the -nodsp column); iCE40 HX/LP has no DSP block.",
+        "cannot use the DSP and becomes LUTs (compare the -nodsp column); iCE40 HX/LP has no DSP block. "
+        "`st_dsp` keeps the sub-word modes on DSP blocks (two 18x18 products; in 4-lane mode two lanes per product "
+        "with guard bits and lane reversal), plus LUTs for packing, muxing and the final add. "
+        "`st_reversed` expects the weight word lane-reversed (memory layout), which removes the reversal mux.",
     ]
     return summary, "\n".join(lines)
 

@@ -30,6 +30,8 @@ def test_quick_run_writes_json(monkeypatch):
     assert st["flows"]["generic"]["nand2_eq"] > 0 and st["flows"]["generic"]["depth"] > 0
     assert st["flows"]["ecp5"]["lut4"] > 0 and st["flows"]["ecp5"]["mult18x18d"] == 0
     assert report["results"]["fixed_star"]["flows"]["ecp5"]["mult18x18d"] == 1     # fits one DSP block
+    assert report["results"]["st_dsp"]["flows"]["ecp5"]["mult18x18d"] == 2         # sub-word modes on DSP blocks
+    assert report["results"]["st_reversed"]["flows"]["generic"]["nand2_eq"] > 0
     assert "ice40" not in st["flows"] and "st_wallace" not in report["results"]    # --quick skips the slow ones
     mul = report["summary"]["mul"]
     assert mul["nand2_baseline"].startswith("fixed_") and mul["nand2_overhead_pct"][mul["nand2_baseline"]] == 0.0

@@ -7,7 +7,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from hw.arith import FixedMac, MacUnit
-from hw.golden import mac, st_product, wrap
+from hw.golden import mac, pack, st_product, unpack, wrap
 
 INPUTS = ("a", "w", "mode", "a_signed", "w_signed", "valid", "clear")
 
@@ -126,6 +126,22 @@ def test_holds_without_valid_and_resets_to_zero():
     np.testing.assert_array_equal(acc_valid, [0, 1, 0, 0, 0, 0, 0])
 
 
+def test_reversed_weight_order():
+    """``weight_order="reversed"``: weights stored lane-reversed for their mode give the natural-order sums."""
+    rng = np.random.default_rng(9)
+    stimulus = random_stimulus(rng, 80, 8)
+    driven = dict(stimulus, w=stimulus["w"].copy())
+    for t, mode in enumerate(stimulus["mode"]):
+        lanes = 1 << int(mode)
+        driven["w"][t] = pack(unpack(np.array([stimulus["w"][t]]), lanes, False, 8)[::-1], lanes, False, 8)[0]
+    assert np.any(driven["w"] != stimulus["w"])
+    dut = MacUnit(8, (1, 2, 4), acc_width=14, weight_order="reversed")
+    got_acc, got_valid = run(dut, driven)
+    exp_acc, exp_valid = expected(stimulus, 8, 14, dut.latency)
+    np.testing.assert_array_equal(got_acc, exp_acc)
+    np.testing.assert_array_equal(got_valid, exp_valid)
+
+
 @pytest.mark.parametrize("arrangement", ["star", "array"])
 def test_fixed_mac(arrangement):
     rng = np.random.default_rng(1)
@@ -142,6 +158,7 @@ def test_fixed_mac(arrangement):
     (MacUnit, {"acc_width": 1.5}, TypeError, r"acc_width must be an int, not 1.5"),
     (MacUnit, {"lanes": (1, 5)}, ValueError, r"powers of two, not 5"),
     (MacUnit, {"pipeline": -1}, ValueError, r"not -1"),
+    (MacUnit, {"weight_order": "swapped"}, ValueError, r"weight_order must be one of .*, not 'swapped'"),
     (FixedMac, {"arrangement": "booth"}, ValueError, r"arrangement must be one of .*, not 'booth'"),
 ])
 def test_constructor_errors(cls, kwargs, error, message):

@@ -8,8 +8,8 @@ from amaranth.back import rtlil
 from amaranth.hdl import Cat
 from amaranth.sim import Simulator
 
-from hw.arith import FixedMultiplier, SumTogetherMultiplier
-from hw.golden import pack, st_product, value_range
+from hw.arith import DspSumTogetherMultiplier, FixedMultiplier, SumTogetherMultiplier
+from hw.golden import pack, st_product, unpack, value_range
 
 SIGNS = [(sa, sw) for sa in (False, True) for sw in (False, True)]
 
@@ -68,8 +68,20 @@ def expected(width, vectors):
     return exp
 
 
+def reverse_lanes(words, lanes, width):
+    """``words`` with their ``lanes`` lanes in reverse order (the ``weight_order="reversed"`` memory layout)."""
+    return pack(unpack(np.asarray(words)[..., None], lanes, False, width)[..., ::-1].reshape(-1), lanes, False, width)
+
+
 def check(dut, vectors):
-    np.testing.assert_array_equal(simulate(dut, vectors), expected(dut.width, vectors))
+    """``dut`` against ``hw.golden.st_product``; a ``weight_order="reversed"`` DUT gets the weights lane-reversed."""
+    driven = dict(vectors)
+    if getattr(dut, "weight_order", "natural") == "reversed":
+        driven["w"] = vectors["w"].copy()
+        for m in np.unique(vectors["mode"]):
+            sel = vectors["mode"] == m
+            driven["w"][sel] = reverse_lanes(vectors["w"][sel], 1 << int(m), dut.width)
+    np.testing.assert_array_equal(simulate(dut, driven), expected(dut.width, vectors))
 
 
 def vectors_for(mode, a_signed, w_signed, a, w):
@@ -111,10 +123,11 @@ def corners_and_random(width, lanes, rng, n_random):
     return concat(parts)
 
 
-def test_four_lane_mode_every_pair_in_every_lane():
+@pytest.mark.parametrize("weight_order", ["natural", "reversed"])
+def test_four_lane_mode_every_pair_in_every_lane(weight_order):
     """4-lane mode: each lane sees all 256 (a, w) pairs under every signedness; the other lanes are random."""
     rng = np.random.default_rng(4)
-    dut = SumTogetherMultiplier(16, (1, 2, 4))
+    dut = SumTogetherMultiplier(16, (1, 2, 4), weight_order=weight_order)
     parts = []
     for sa, sw in SIGNS:
         pairs = np.arange(256)
@@ -133,13 +146,77 @@ def test_four_lane_mode_every_pair_in_every_lane():
     check(dut, vectors)
 
 
+def test_dsp_variant_four_lane_mode_every_pair_in_every_lane():
+    """The DSP variant's guard-bit packing, 4-lane mode: every (a, w) pair of every lane under every signedness."""
+    rng = np.random.default_rng(44)
+    parts = []
+    for sa, sw in SIGNS:
+        order = np.stack([rng.permutation(256) for _ in range(4)], axis=1)
+        a = pack(_to_signed(order >> 4, 4, sa).reshape(-1), 4, sa)
+        w = pack(_to_signed(order & 15, 4, sw).reshape(-1), 4, sw)
+        parts.append(vectors_for(2, sa, sw, a, w))
+    check(DspSumTogetherMultiplier(16, (1, 2, 4)), concat(parts))
+
+
+@pytest.mark.parametrize("width, lane_set", [(16, (1, 2, 4)), (8, (1, 2, 4)), (12, (2, 4)), (14, (1, 2)), (17, (1,))])
+def test_dsp_variant_corners_and_random(width, lane_set):
+    rng = np.random.default_rng(width)
+    dut = DspSumTogetherMultiplier(width, lane_set)
+    check(dut, concat([corners_and_random(width, n, rng, 60) for n in lane_set]))
+
+
+def test_dsp_variant_pipeline_and_unsupported_mode():
+    rng = np.random.default_rng(2)
+    n = 80
+    vectors = {"a": random_words(rng, 16, n), "w": random_words(rng, 16, n), "mode": rng.integers(0, 3, n),
+               "a_signed": rng.integers(0, 2, n).astype(bool), "w_signed": rng.integers(0, 2, n).astype(bool)}
+    dut = DspSumTogetherMultiplier(16, (1, 2, 4), pipeline=2)
+    assert dut.latency == 2 and dut.dsp_blocks == 2
+    np.testing.assert_array_equal(simulate(dut, vectors), expected(16, vectors))
+    a, w = random_words(rng, 16, 30), random_words(rng, 16, 30)
+    got = simulate(DspSumTogetherMultiplier(16, (1, 2, 4)), vectors_for(3, True, True, a, w))
+    np.testing.assert_array_equal(got, st_product(a, w, 1, True, True, 16))
+
+
+def test_dsp_variant_uses_two_multipliers():
+    """Two `*` (one DSP block each on ECP5), not an array: the point of the variant."""
+    assert rtlil.convert(DspSumTogetherMultiplier(16, (1, 2, 4))).count("cell $mul ") == 2
+    dut = DspSumTogetherMultiplier(16, (1,))
+    assert dut.dsp_blocks == 1 and rtlil.convert(dut).count("cell $mul ") == 1
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"width": 18, "lanes": (1, 2)}, r"width must be at most 17 .* not 18"),
+    ({"width": 16, "lanes": (1, 8)}, r"subset of \(1, 2, 4\) .* not \(1, 8\)"),
+])
+def test_dsp_variant_constructor_errors(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        DspSumTogetherMultiplier(**kwargs)
+
+
 def _to_signed(values, bits, signed):
     return values - ((values >> (bits - 1)) << bits) if signed else values
 
 
+@pytest.mark.parametrize("weight_order", ["natural", "reversed"])
 @pytest.mark.parametrize("lanes", [1, 2])
-def test_wide_lane_modes_corners_and_random(lanes):
-    check(SumTogetherMultiplier(16, (1, 2, 4)), corners_and_random(16, lanes, np.random.default_rng(lanes), 60))
+def test_wide_lane_modes_corners_and_random(lanes, weight_order):
+    check(SumTogetherMultiplier(16, (1, 2, 4), weight_order=weight_order),
+          corners_and_random(16, lanes, np.random.default_rng(lanes), 60))
+
+
+def test_reversed_weight_order_generic_widths():
+    rng = np.random.default_rng(5)
+    for width, lane_set in [(8, (1, 2, 4)), (12, (1, 2))]:
+        dut = SumTogetherMultiplier(width, lane_set, weight_order="reversed")
+        check(dut, concat([corners_and_random(width, n, rng, 30) for n in lane_set]))
+
+
+def test_reverse_lanes_helper():
+    """The test's layout helper itself: lane i of the result is lane n-1-i of the input."""
+    words = pack(np.array([1, 2, 3, 4, 5, 6, 7, 8]), 4, False)
+    np.testing.assert_array_equal(reverse_lanes(words, 4, 16), pack(np.array([4, 3, 2, 1, 8, 7, 6, 5]), 4, False))
+    np.testing.assert_array_equal(reverse_lanes(words, 1, 16), words)
 
 
 @pytest.mark.parametrize("width, lane_set", [(8, (1, 2, 4)), (16, (1, 2)), (8, (2, 4)), (12, (1, 2))])
@@ -234,6 +311,7 @@ def test_fixed_multiplier(arrangement, width, pipeline):
     ({"width": 1}, ValueError, r"width must be at least 2, not 1"),
     ({"width": "16"}, TypeError, r"width must be an int, not '16'"),
     ({"reduction": "booth"}, ValueError, r"reduction must be one of .*, not 'booth'"),
+    ({"weight_order": "swapped"}, ValueError, r"weight_order must be one of \('natural', 'reversed'\), not 'swapped'"),
 ])
 def test_constructor_errors(kwargs, error, message):
     with pytest.raises(error, match=message):

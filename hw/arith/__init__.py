@@ -2,5 +2,6 @@
 
 from .multiplier import SumTogetherMultiplier, FixedMultiplier     # noqa: F401
 from .mac import MacUnit, FixedMac                                 # noqa: F401
+from .dsp import DspSumTogetherMultiplier                          # noqa: F401
 
-__all__ = ["SumTogetherMultiplier", "FixedMultiplier", "MacUnit", "FixedMac"]
+__all__ = ["SumTogetherMultiplier", "FixedMultiplier", "MacUnit", "FixedMac", "DspSumTogetherMultiplier"]

@@ -5,7 +5,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .multiplier import (FixedMultiplier, SumTogetherMultiplier, check_arrangement, check_lanes, check_pipeline,
-                         check_reduction, check_width, mode_width, validating)
+                         check_reduction, check_weight_order, check_width, mode_width, validating)
 
 __all__ = ["MacUnit", "FixedMac"]
 
@@ -67,8 +67,8 @@ class MacUnit(_MacBase):
     acc_width : int or None
         Accumulator bits (two's complement, wraps around on overflow exactly like ``hw.golden.wrap``); default
         ``2*width + 8``.
-    reduction : str
-        Multiplier tree arrangement (see :class:`SumTogetherMultiplier`).
+    reduction, weight_order : str
+        Multiplier tree arrangement and lane order of ``w`` (see :class:`SumTogetherMultiplier`).
 
     Attributes
     ----------
@@ -89,16 +89,19 @@ class MacUnit(_MacBase):
     and ``clear`` the accumulator holds its value; after reset it is 0.
     """
 
-    def __init__(self, width=16, lanes=(1, 2, 4), acc_width=None, pipeline=0, *, reduction="dadda"):
+    def __init__(self, width=16, lanes=(1, 2, 4), acc_width=None, pipeline=0, *, reduction="dadda",
+                 weight_order="natural"):
         with validating(self):
             self.width = check_width(width)
             self.lanes = check_lanes(width, lanes)
             self.pipeline = check_pipeline(pipeline)
             self.reduction = check_reduction(reduction)
+            self.weight_order = check_weight_order(weight_order)
         super().__init__(width, acc_width, {"a": In(width), "w": In(width), "mode": In(mode_width(self.lanes))})
 
     def elaborate(self, platform):
-        mul = SumTogetherMultiplier(self.width, self.lanes, self.pipeline, reduction=self.reduction)
+        mul = SumTogetherMultiplier(self.width, self.lanes, self.pipeline, reduction=self.reduction,
+                                    weight_order=self.weight_order)
         return self._elaborate(mul, ["mode"])
 
 
