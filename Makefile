@@ -13,9 +13,15 @@ export PYTHONHASHSEED := 0
 export OBJCACHE ?= ccache
 # pytest workers: both cores by default
 JOBS        ?= 2
+CPU         ?= picorv32
+BOARD       ?= ulx3s
+ENGINES     ?=
+NET         ?= dscnn
+DATA_DIR    ?=
+ARGS        ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup verilog area models study test test-all clean distclean
+.PHONY: help setup verilog area proxy quant search models study soc-regs soc-sim bitstream test test-all clean distclean
 
 help:  ## list the targets
 	@echo "stacc — make targets (variables: NET=dscnn|resnet8|mobilenetv1|fcae, JOBS=$(JOBS))"
@@ -33,14 +39,32 @@ verilog: $(STAMP)  ## emit build/verilog/<top>.v for every generator top (defaul
 area: $(STAMP)  ## synthesize ST multiplier / MAC vs fixed baselines with yosys; writes build/area.json
 	$(PY) -m hw.area --out build/area.json
 
+proxy: $(STAMP)  ## synthesize the proxy data set of NET in the real layout: build/data/NET-proxy/
+	$(PY) -m quant proxy $(NET)
+
+quant: $(STAMP)  ## train + QAT + export NET (proxy data unless DATA_DIR=); ARGS="--epochs E --full ..."
+	$(PY) -m quant train $(NET) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(ARGS)
+
+search: $(STAMP)  ## mixed-precision search of NET: build/quant/NET-pareto.json, models/NET-mixed.json
+	$(PY) -m quant search $(NET) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(ARGS)
+
 models: $(STAMP)  ## regenerate the shipped (seeded, untrained) integer nets in models/
 	$(PY) -m quant.export dscnn --samples 16
 	$(PY) -m quant.export resnet8 --samples 8
 	$(PY) -m quant.export fcae --samples 16
 	$(PY) -m quant.export mobilenetv1 --samples 4
 
-study: $(STAMP)  ## bit-width study (requant multiplier M, accumulator width) of NET (default all): build/study/
-	$(PY) -m quant.study $(or $(NET),all) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
+study: $(STAMP)  ## bit-width study (requant multiplier M, accumulator width) of NET (NET=all for every net): build/study/
+	$(PY) -m quant.study $(NET) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
+
+soc-regs: $(STAMP)  ## regenerate firmware/include/stacc_regs.h + firmware/link/regions.ld from soc/memory_map.py
+	$(PY) -m soc regs
+
+soc-sim: $(STAMP)  ## firmware + SoC on Verilator (CPU=picorv32|vexriscv, ENGINES=fc); writes build/soc/result.json
+	$(PY) -m soc sim --cpu $(CPU) $(if $(ENGINES),--engines $(ENGINES))
+
+bitstream: $(STAMP)  ## FPGA bitstream with YoWASP (BOARD=ulx3s|icebreaker, CPU=, ENGINES=)
+	$(PY) -m soc bitstream --board $(BOARD) --cpu $(CPU) $(if $(ENGINES),--engines $(ENGINES))
 
 test: $(STAMP)  ## fast suite: numpy + amaranth.sim + a Verilator cocotb smoke set (CI runs this)
 	$(PY) -m pytest -n $(JOBS) -m "not slow" -q
