@@ -1,0 +1,197 @@
+"""Whole-net replay testbench: one engine with an on-chip memory model, running many layers without reset.
+
+The top (:class:`EngineWithMemory`) is an engine from ``hw.tops`` whose Wishbone DMA port is served by an Amaranth
+memory inside the simulated design (classic cycles, ``ack`` registered one cycle after the request, i.e. the timing
+``hw.perf`` models), so the engine runs free on Verilator with no Python per bus cycle. The testbench loads each
+layer's memory image through a host port (one word per cycle, before the engine starts), writes the CSRs, waits for
+``irq`` on an edge trigger, reads the status and cycle registers and the output words back.
+
+The pytest/CLI side (``sim.rtl``) writes ``layers.json``::
+
+    [{"name", "runs": [CSR field dicts], "memory": {word address: hex word}, "out": [first word, count],
+      "expect": [hex words] or null}, ...]
+
+and the test :func:`replay` writes ``result.json`` after every layer:
+``[{"name", "runs": [{"STATUS", "CYCLES", "COMPUTE_CYCLES"}], "out": [hex words]}, ...]``. With ``expect`` given the
+test stops after the first layer whose output words differ (the caller decodes and reports the element).
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import cocotb
+from amaranth import Module
+from cocotb.clock import Clock
+from cocotb.triggers import FallingEdge, First, ReadOnly, RisingEdge, Timer
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from cocotb_tests.runner import config
+from hw.accel import regs
+
+__all__ = ["EngineWithMemory", "engine_with_memory", "MEM_WORDS"]
+
+#: Default depth of the memory model in bus words (256 KiB at 32 bit): the largest layer image must fit below it.
+MEM_WORDS = 1 << 16
+
+
+class EngineWithMemory(wiring.Component):
+    """An engine (a ``hw.tops`` top with ``csr``/``bus``/``irq`` ports) whose DMA port is served by a memory.
+
+    Parameters
+    ----------
+    engine : wiring.Component
+        The engine; its ``bus`` is a classic Wishbone initiator with ``err`` (``hw.accel.shell``).
+    mem_words : int
+        Memory depth in bus words (a power of two); bus addresses wrap modulo the depth.
+
+    Attributes
+    ----------
+    csr : In(engine.csr signature)
+        The engine's register port, passed through.
+    irq : Out(1)
+        The engine's interrupt (done or error).
+    host_adr, host_dat_w, host_we : In
+        Host port: write ``host_dat_w`` at ``host_adr`` in a cycle with ``host_we``.
+    host_dat_r : Out(bus width)
+        The word at the ``host_adr`` of the previous cycle.
+    """
+
+    def __init__(self, engine, mem_words=MEM_WORDS):
+        if mem_words < 1 or mem_words & (mem_words - 1):
+            raise ValueError(f"mem_words must be a power of two, not {mem_words!r}")
+        self.engine, self.mem_words = engine, mem_words
+        width = len(engine.bus.dat_w)
+        super().__init__({
+            "csr": engine.signature.members["csr"],
+            "irq": Out(1),
+            "host_adr": In(mem_words.bit_length() - 1),
+            "host_dat_w": In(width),
+            "host_we": In(1),
+            "host_dat_r": Out(width),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.engine = engine = self.engine
+        bus = engine.bus
+        width, gran = len(bus.dat_w), len(bus.dat_w) // len(bus.sel)
+        m.submodules.mem = mem = Memory(shape=width, depth=self.mem_words, init=[])
+        abits = self.mem_words.bit_length() - 1
+        wr = mem.write_port(granularity=gran)
+        rd, host_rd = mem.read_port(), mem.read_port()
+        wiring.connect(m, wiring.flipped(self.csr), engine.csr)
+        m.d.comb += self.irq.eq(engine.irq)
+
+        request = bus.cyc & bus.stb & ~bus.ack
+        m.d.comb += [rd.addr.eq(bus.adr[:abits]), bus.dat_r.eq(rd.data)]
+        m.d.sync += bus.ack.eq(request)
+        m.d.comb += [host_rd.addr.eq(self.host_adr), self.host_dat_r.eq(host_rd.data)]
+        with m.If(self.host_we):
+            m.d.comb += [wr.addr.eq(self.host_adr), wr.data.eq(self.host_dat_w), wr.en.eq(-1)]
+        with m.Elif(request & bus.we):
+            m.d.comb += [wr.addr.eq(bus.adr[:abits]), wr.data.eq(bus.dat_w), wr.en.eq(bus.sel)]
+        return m
+
+
+def engine_with_memory(engine_top, mem_words=MEM_WORDS, trace=False, **params):
+    """Factory for ``cocotb_tests.runner.run``: ``hw.tops.build(engine_top, **params)`` behind a memory.
+
+    ``trace`` only selects a separate build directory for the waveform-tracing build (the runner keys builds by
+    parameters).
+    """
+    from hw import tops
+    return EngineWithMemory(tops.build(engine_top, **params), mem_words)
+
+
+# ---- cocotb testbench -------------------------------------------------------------------------------------------
+
+class NetBench:
+    """Clock, host-port memory access and CSR accesses for :class:`EngineWithMemory`."""
+
+    def __init__(self, dut):
+        self.dut = dut
+        cocotb.start_soon(Clock(dut.clk, 10, "ns").start())
+        for name in ("csr__cyc", "csr__stb", "csr__we", "csr__sel", "csr__adr", "csr__dat_w", "host_we",
+                     "host_adr", "host_dat_w"):
+            getattr(dut, name).value = 0
+        dut.rst.value = 0
+
+    async def load(self, words):
+        """Write ``{address: word}`` through the host port, one word per cycle."""
+        dut = self.dut
+        for address, word in words.items():
+            await FallingEdge(dut.clk)
+            dut.host_adr.value, dut.host_dat_w.value, dut.host_we.value = address, word, 1
+        await FallingEdge(dut.clk)
+        dut.host_we.value = 0
+
+    async def dump(self, first, count):
+        """Read ``count`` words from ``first`` through the host port (one word per cycle)."""
+        dut, words = self.dut, []
+        for i in range(count + 1):
+            await FallingEdge(dut.clk)
+            if i:
+                words.append(int(dut.host_dat_r.value))
+            dut.host_adr.value = first + i if i < count else 0
+        return words
+
+    async def csr(self, addr, data=None):
+        """One classic CSR access at byte address ``addr`` (a write if ``data`` is given); returns the read data."""
+        dut = self.dut
+        dut.csr__adr.value = addr // 4
+        dut.csr__we.value = int(data is not None)
+        dut.csr__dat_w.value = data or 0
+        dut.csr__sel.value = 0xF
+        dut.csr__cyc.value = dut.csr__stb.value = 1
+        while True:
+            await RisingEdge(dut.clk)
+            await ReadOnly()
+            if int(dut.csr__ack.value):
+                value = int(dut.csr__dat_r.value)
+                break
+        await RisingEdge(dut.clk)
+        dut.csr__cyc.value = dut.csr__stb.value = 0
+        return value
+
+    async def run(self, fields, timeout_cycles):
+        """Configure one run, start it and wait (edge trigger, no polling) for ``irq``; return the counters."""
+        for address, word in sorted(regs.encode(**fields).items()):
+            await self.csr(address, word)
+        await self.csr(regs.register("CTRL").address, 1)
+        await ReadOnly()
+        if int(self.dut.irq.value):                   # the previous run's irq drops as this run starts
+            await FallingEdge(self.dut.irq)
+        done = RisingEdge(self.dut.irq)
+        if await First(done, Timer(10 * timeout_cycles, "ns")) is not done:
+            raise TimeoutError(f"the engine did not raise irq within {timeout_cycles} cycles")
+        return {name: await self.csr(regs.register(name).address) for name in ("STATUS", "CYCLES", "COMPUTE_CYCLES")}
+
+
+def _progress(i, total, name, width=30):
+    filled = width * i // total
+    sys.stderr.write(f"\r  rtl [{'#' * filled}{'.' * (width - filled)}] {i}/{total} {name:<16}")
+    if i == total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+@cocotb.test()
+async def replay(dut):
+    """Run every layer of layers.json in order without reset; stop after the first output that differs."""
+    cfg = config()
+    layers = json.loads(Path(cfg["layers"]).read_text())
+    bench, results = NetBench(dut), []
+    for i, layer in enumerate(layers):
+        _progress(i, len(layers), layer["name"])
+        await bench.load({int(a): int(v, 16) for a, v in layer["memory"].items()})
+        runs = [await bench.run(fields, cfg.get("timeout_cycles", 50_000_000)) for fields in layer["runs"]]
+        out = await bench.dump(*layer["out"])
+        results.append({"name": layer["name"], "runs": runs, "out": [hex(w) for w in out]})
+        Path(cfg["result"]).write_text(json.dumps(results))
+        if layer.get("expect") is not None and [int(w, 16) for w in layer["expect"]] != out:
+            sys.stderr.write(f"\n  {layer['name']}: output differs from golden; stopping\n")
+            return
+    _progress(len(layers), len(layers), "done")
