@@ -17,14 +17,15 @@ CPU         ?= picorv32
 BOARD       ?= ulx3s
 ENGINES     ?=
 NET         ?= dscnn
+PREC        ?= mixed
 DATA_DIR    ?=
 ARGS        ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup verilog area proxy quant search models study soc-regs soc-sim bitstream test test-all clean distclean
+.PHONY: help setup sim verilog area bench-engines regs proxy quant search models study soc-regs soc-sim bitstream test test-all clean distclean
 
 help:  ## list the targets
-	@echo "stacc — make targets (variables: NET=dscnn|resnet8|mobilenetv1|fcae, JOBS=$(JOBS))"
+	@echo "stacc — make targets (variables: NET=$(NET) PREC=$(PREC) CPU=$(CPU) BOARD=$(BOARD) JOBS=$(JOBS))"
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-zA-Z_-]+):.*## (.*)/  \1\t\2/' | expand -t 18
 
 setup: $(STAMP)  ## install apt packages (apt-get, as root) and the Python venv in .venv; idempotent
@@ -33,11 +34,20 @@ $(STAMP): pyproject.toml scripts/setup.sh
 	VENV=$(VENV) bash scripts/setup.sh
 	@touch $@
 
+sim: $(STAMP)  ## replay NET (dscnn|resnet8|mobilenetv1|fcae|all) on the RTL engines in Verilator, bit-exact; PREC=mixed|16|8|4
+	$(PY) -m sim $(NET) --prec $(PREC)
+
 verilog: $(STAMP)  ## emit build/verilog/<top>.v for every generator top (default parameters)
 	$(PY) -m hw verilog --all --out build/verilog
 
 area: $(STAMP)  ## synthesize ST multiplier / MAC vs fixed baselines with yosys; writes build/area.json
 	$(PY) -m hw.area --out build/area.json
+
+bench-engines: $(STAMP)  ## engine cycles / utilization per layer and precision: build/bench_engines.json
+	$(PY) -m hw.bench_engines --out build/bench_engines.json
+
+regs: $(STAMP)  ## regenerate the engine register header (firmware/include) and docs/registers.md
+	$(PY) -m hw.accel.regs
 
 proxy: $(STAMP)  ## synthesize the proxy data set of NET in the real layout: build/data/NET-proxy/
 	$(PY) -m quant proxy $(NET)
