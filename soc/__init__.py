@@ -1,0 +1,7 @@
+"""stacc's RISC-V SoC: CPU (picorv32 or VexRiscv), Wishbone interconnect, CSR peripherals, RAM, engine slots.
+
+Modules: :mod:`soc.soc` (the top), :mod:`soc.memory_map` (addresses; generates the firmware header and linker
+regions), :mod:`soc.wishbone` / :mod:`soc.csr` (buses), :mod:`soc.peripherals`, :mod:`soc.ram`, :mod:`soc.cpu`,
+:mod:`soc.firmware` (RISC-V GCC build), :mod:`soc.vectors` (golden test vectors as C), :mod:`soc.sim` (Verilator),
+:mod:`soc.bitstream` (YoWASP). Command line: ``python -m soc --help``.
+"""
