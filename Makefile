@@ -22,7 +22,7 @@ DATA_DIR    ?=
 ARGS        ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup sim verilog area bench-engines regs proxy quant search models study soc-regs soc-sim bitstream test test-all clean distclean
+.PHONY: help setup sim verilog area bench-engines regs proxy quant search models study soc-regs soc-sim soc-bench bitstream test test-all clean distclean
 
 help:  ## list the targets
 	@echo "stacc — make targets (variables: NET=$(NET) PREC=$(PREC) CPU=$(CPU) BOARD=$(BOARD) JOBS=$(JOBS))"
@@ -72,6 +72,9 @@ soc-regs: $(STAMP)  ## regenerate firmware/include/stacc_regs.h + firmware/link/
 
 soc-sim: $(STAMP)  ## firmware + SoC on Verilator (CPU=picorv32|vexriscv, ENGINES=fc); writes build/soc/result.json
 	$(PY) -m soc sim --cpu $(CPU) $(if $(ENGINES),--engines $(ENGINES))
+
+soc-bench: $(STAMP)  ## DS-CNN conv layers in software vs on the Conv2D engine, both CPUs: build/soc/speedup.json
+	$(PY) -m soc bench --cpu picorv32 vexriscv --layers conv1 pw1 $(ARGS)
 
 bitstream: $(STAMP)  ## FPGA bitstream with YoWASP (BOARD=ulx3s|icebreaker, CPU=, ENGINES=)
 	$(PY) -m soc bitstream --board $(BOARD) --cpu $(CPU) $(if $(ENGINES),--engines $(ENGINES))
