@@ -13,7 +13,8 @@ from dataclasses import asdict, dataclass
 from .layout import row_words
 from .params import EngineParams
 
-__all__ = ["LayerCycles", "conv2d_cycles", "conv2d_fits", "fc_cycles", "fc_layer_cycles", "fc_max_outputs", "fc_tiles"]
+__all__ = ["LayerCycles", "conv2d_cycles", "conv2d_fits", "depthwise_conv2d_cycles", "depthwise_conv2d_fits",
+           "fc_cycles", "fc_layer_cycles", "fc_max_outputs", "fc_tiles"]
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,42 @@ def conv2d_fits(params, in_shape, kernel, n_out, bits, o_bits=None, *, strides=(
     rc = _bus_words(cin, bits, p)
     return (h * w * rc <= p.act_words and -(-n_out // p.macs) * kh * kw * rc <= p.weight_words // p.macs
             and oh * ow * _bus_words(n_out, o_bits, p) <= p.out_words and n_out <= p.out_channels)
+
+
+def depthwise_conv2d_cycles(params, in_shape, kernel, bits, o_bits=None, *, strides=(1, 1), padding="valid",
+                            mul_pipeline=1, wait=0):
+    """Cycles of one ``DepthwiseConv2dEngine`` run: ``in_shape = (H, W, C)``, ``kernel = (KH, KW)``.
+
+    The reduction runs over the ``KH*KW`` taps: ``K = ceil(KH*KW / lanes)`` multiplier words a group of P channels,
+    and a group's last word issues at least P cycles after the previous group's (the requantizer takes one value a
+    cycle), so groups follow each other every ``max(K, P)`` cycles; then the pipeline and requantizer drain.
+    """
+    p = params
+    o_bits = o_bits or bits
+    p.mode_of(bits), p.mode_of(o_bits)
+    (h, w, c), (kh, kw) = in_shape, kernel
+    oh, ow = _output_size(h, kh, strides[0], padding), _output_size(w, kw, strides[1], padding)
+    lanes = p.mul_width // bits
+    per_word = 2 + wait
+    k = -(-(kh * kw) // lanes)                                  # multiplier words a group
+    groups = oh * ow * -(-c // p.macs)
+    last = c - (-(-c // p.macs) - 1) * p.macs                   # channels in a pixel's last group
+    dma = per_word * (2 * _bus_words(c, 32, p) + h * w * _bus_words(c, bits, p) + c * _bus_words(kh * kw, bits, p)
+                      + oh * ow * _bus_words(c, o_bits, p)) + 1
+    compute = k + (groups - 1) * max(k, p.macs) + (1 + mul_pipeline) + last + 4
+    total = 1 + dma + compute
+    return LayerCycles(total=total, compute=compute, macs=oh * ow * kh * kw * c, peak_macs_per_cycle=p.macs * lanes)
+
+
+def depthwise_conv2d_fits(params, in_shape, kernel, bits, o_bits=None, *, strides=(1, 1), padding="valid"):
+    """Whether one ``DepthwiseConv2dEngine`` run holds the layer (input, weights, output, channels)."""
+    p = params
+    o_bits = o_bits or bits
+    (h, w, c), (kh, kw) = in_shape, kernel
+    oh, ow = _output_size(h, kh, strides[0], padding), _output_size(w, kw, strides[1], padding)
+    return (h * w * _bus_words(c, bits, p) <= p.act_words
+            and -(-c // p.macs) * _bus_words(kh * kw, bits, p) <= p.weight_words // p.macs
+            and oh * ow * _bus_words(c, o_bits, p) <= p.out_words and c <= p.out_channels)
 
 
 def _output_size(size, k, stride, padding):

@@ -223,3 +223,6 @@ register("fc_engine", "hw.accel:fully_connected", "fully connected engine: CSR +
          mul_pipeline=(1, "register stages inside each ST multiplier (0..2)"), **_engine_params())
 register("conv2d_engine", "hw.accel:conv2d", "Conv2D engine: CSR + Wishbone DMA + P ST MACs, stride, padding",
          mul_pipeline=(1, "register stages inside each ST multiplier (0..2)"), **_engine_params())
+register("depthwise_conv2d_engine", "hw.accel:depthwise_conv2d",
+         "depthwise Conv2D engine: CSR + Wishbone DMA + P ST MACs, taps on the lanes (lane gather), stride, padding",
+         mul_pipeline=(1, "register stages inside each ST multiplier (0..2)"), **_engine_params())

@@ -7,7 +7,7 @@ build components from flat keyword parameters (the :class:`~hw.params.EnginePara
 
 from ..params import EngineParams
 
-__all__ = ["fully_connected", "conv2d", "requantizer"]
+__all__ = ["fully_connected", "conv2d", "depthwise_conv2d", "requantizer"]
 
 
 def fully_connected(mul_pipeline=1, **params):
@@ -20,6 +20,12 @@ def conv2d(mul_pipeline=1, **params):
     """``Conv2dEngine(EngineParams(**params), mul_pipeline)``."""
     from .conv import Conv2dEngine
     return Conv2dEngine(EngineParams(**params), mul_pipeline)
+
+
+def depthwise_conv2d(mul_pipeline=1, **params):
+    """``DepthwiseConv2dEngine(EngineParams(**params), mul_pipeline)``."""
+    from .dwconv import DepthwiseConv2dEngine
+    return DepthwiseConv2dEngine(EngineParams(**params), mul_pipeline)
 
 
 def requantizer(**params):

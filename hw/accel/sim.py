@@ -5,12 +5,12 @@ running an engine on jobs, and random layers with their golden results. No test 
 import numpy as np
 
 from ..golden import requantize, value_range
-from ..golden.layers import conv2d, dense
-from .driver import conv2d_job, dense_job
+from ..golden.layers import conv2d, dense, depthwise_conv2d
+from .driver import conv2d_job, dense_job, depthwise_conv2d_job
 from .regs import encode, field, register
 
 __all__ = ["wb_write", "wb_read", "WishboneMemory", "write_fields", "run_engine", "random_dense_layer",
-           "random_conv2d_layer"]
+           "random_conv2d_layer", "random_depthwise_layer"]
 
 
 async def wb_write(ctx, bus, addr, data, sel=None):
@@ -188,3 +188,18 @@ def random_conv2d_layer(rng, params, in_shape, kernel, cout, bits, *, strides=(1
     return conv2d_job(params, x, w, bias, mult, shift, strides=strides, padding=padding, base=base, a_bits=bits,
                       a_signed=a_signed, w_bits=bits, w_signed=w_signed, o_bits=o_bits, o_signed=o_signed,
                       relu=relu), expected
+
+
+def random_depthwise_layer(rng, params, in_shape, kernel, bits, *, strides=(1, 1), padding="valid", a_signed=True,
+                           w_signed=True, o_bits=None, o_signed=True, relu=False, base=0x1000):
+    """A random depthwise conv2d layer ``in_shape = (H, W, C)``, ``kernel = (KH, KW)`` and its golden output."""
+    o_bits = o_bits or bits
+    x = rng.integers(*value_range(bits, a_signed), size=in_shape, endpoint=True)
+    w = rng.integers(*value_range(bits, w_signed), size=(*kernel, in_shape[2], 1), endpoint=True)
+    bias = rng.integers(-(1 << 12), 1 << 12, size=in_shape[2])
+    acc = depthwise_conv2d(x, w, bias, strides, padding, params.acc_bits)
+    mult, shift = _requant_params(rng, params, acc, o_bits)
+    expected = requantize(acc, mult, shift, o_bits, o_signed, relu)
+    return depthwise_conv2d_job(params, x, w, bias, mult, shift, strides=strides, padding=padding, base=base,
+                                a_bits=bits, a_signed=a_signed, w_bits=bits, w_signed=w_signed, o_bits=o_bits,
+                                o_signed=o_signed, relu=relu), expected

@@ -1,0 +1,112 @@
+"""DepthwiseConv2dEngine in amaranth.sim against hw.golden.depthwise_conv2d + requantize (small shapes; the real
+DS-CNN / MobileNet shapes run on Verilator in ``cocotb_tests/test_engine_dwconv.py``)."""
+
+import numpy as np
+import pytest
+
+from hw.accel import regs
+from hw.accel.driver import read_output
+from hw.accel.dwconv import DepthwiseConv2dEngine
+from hw.accel.sim import random_depthwise_layer, run_engine
+from hw.params import EngineParams
+from hw.perf import depthwise_conv2d_cycles, depthwise_conv2d_fits
+
+
+def check(params, layers, mul_pipeline=1):
+    memory, results = run_engine(DepthwiseConv2dEngine(params, mul_pipeline), [job for job, _ in layers])
+    for res in results:
+        assert res["status"] == {"busy": 0, "done": 1, "error": 0, "err_code": 0}
+    for job, expected in layers:
+        np.testing.assert_array_equal(read_output(job, memory.words), expected)
+    return results
+
+
+@pytest.mark.parametrize("in_shape, kernel, bits, strides, padding, params", [
+    ((4, 4, 5), (3, 3), 16, (1, 1), "same", {}),                          # partial channel group
+    ((5, 4, 6), (3, 3), 8, (1, 1), "same", {}),                           # 9 taps in 5 words: one lane idle
+    ((7, 6, 9), (3, 3), 4, (2, 2), "same", {}),                           # stride 2, requantizer-bound groups
+    ((5, 5, 3), (2, 3), 8, (2, 1), "valid", {"macs": 2, "bus_width": 64}),
+    ((4, 5, 19), (3, 1), 4, (1, 2), "same", {"macs": 8, "bus_width": 128}),   # group spans several bus words
+])
+def test_dwconv_vs_golden_and_cycle_model(in_shape, kernel, bits, strides, padding, params):
+    p = EngineParams(**params)
+    layer = random_depthwise_layer(np.random.default_rng(sum(in_shape)), p, in_shape, kernel, bits,
+                                   strides=strides, padding=padding, relu=True)
+    res = check(p, [layer])[0]
+    model = depthwise_conv2d_cycles(p, in_shape, kernel, bits, strides=strides, padding=padding)
+    assert abs(model.total - res["cycles"]) <= 0.05 * res["cycles"]
+    assert abs(model.compute - res["compute_cycles"]) <= 0.05 * res["compute_cycles"]
+
+
+def test_unsigned_activations_back_to_back_without_reset():
+    """Two layers on one engine: unsigned 8-bit activations with 4-bit outputs, then signed 16 bit, mul_pipeline=0."""
+    p = EngineParams(macs=2)
+    rng = np.random.default_rng(5)
+    check(p, [
+        random_depthwise_layer(rng, p, (5, 5, 4), (3, 3), 8, padding="same", a_signed=False, o_bits=4,
+                               o_signed=False, base=0x1000),
+        random_depthwise_layer(rng, p, (6, 5, 3), (3, 3), 16, strides=(2, 2), padding="valid", base=0x8000),
+    ], mul_pipeline=0)
+
+
+@pytest.mark.parametrize("change, code", [
+    ({"a_mode": 3, "w_mode": 3}, regs.ErrorCode.BAD_PRECISION),          # no 2-bit mode
+    ({"cout": 4}, regs.ErrorCode.BAD_GEOMETRY),                           # depth multiplier != 1
+    ({"pad_top": 3}, regs.ErrorCode.BAD_GEOMETRY),
+    ({"kh": 0}, regs.ErrorCode.ZERO_DIM),
+    ({"in_h": 3000}, regs.ErrorCode.BUFFER_OVERFLOW),                     # 3000 x 4 pixels: more than act_words
+    ({"addr_in": 0x1002}, regs.ErrorCode.MISALIGNED),
+])
+def test_bad_configuration_sets_error_and_touches_no_memory(change, code):
+    p = EngineParams()
+    bad, _ = random_depthwise_layer(np.random.default_rng(0), p, (4, 4, 3), (3, 3), 8, padding="same")
+    bad.runs[0].update(change)
+    good = random_depthwise_layer(np.random.default_rng(1), p, (3, 3, 2), (2, 2), 8, base=0x8000)
+    memory, results = run_engine(DepthwiseConv2dEngine(p), [bad, good[0]])
+    assert results[0]["status"] == {"busy": 0, "done": 0, "error": 1, "err_code": int(code)}
+    first = 0x8000 // p.bus_bytes
+    assert min(memory.reads) >= first and min(memory.writes) >= first
+    np.testing.assert_array_equal(read_output(good[0], memory.words), good[1])
+
+
+def test_driver_refuses_oversized_layer_and_bad_weights():
+    p = EngineParams(act_words=64)
+    with pytest.raises(ValueError, match="the input need 2500 but the engine holds 64"):
+        random_depthwise_layer(np.random.default_rng(0), p, (50, 50, 2), (3, 3), 16)
+    assert not depthwise_conv2d_fits(p, (50, 50, 2), (3, 3), 16)
+    from hw.accel.driver import depthwise_conv2d_job
+    with pytest.raises(ValueError, match=r"w \(KH, KW, C, 1\); got x \(3, 3, 2\), w \(3, 3, 2, 2\)"):
+        depthwise_conv2d_job(EngineParams(), np.zeros((3, 3, 2)), np.zeros((3, 3, 2, 2)), None, 1, 0, a_bits=8,
+                             a_signed=True, w_bits=8, w_signed=True, o_bits=8, o_signed=True)
+
+
+def test_cycle_model_dscnn_utilization():
+    """The documented dataflow utilization of DS-CNN's 3x3 depthwise layer (25x5x64), compute phase, P = 4."""
+    p = EngineParams()
+    util = {b: depthwise_conv2d_cycles(p, (25, 5, 64), (3, 3), b, padding="same").util_compute for b in (16, 8, 4)}
+    assert util[16] > 0.99 and 0.89 < util[8] < 0.9 and 0.56 < util[4] < 0.57, util
+
+
+def _random_layer(rng, p, base):
+    kh, kw = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+    shape = (int(rng.integers(kh, 7)), int(rng.integers(kw, 7)), int(rng.integers(1, 12)))
+    return random_depthwise_layer(
+        rng, p, shape, (kh, kw), int(rng.choice(p.precisions)), strides=(int(rng.integers(1, 3)),
+                                                                          int(rng.integers(1, 3))),
+        padding=str(rng.choice(["same", "valid"])), a_signed=bool(rng.integers(2)), w_signed=bool(rng.integers(2)),
+        o_bits=int(rng.choice(p.precisions)), o_signed=bool(rng.integers(2)), relu=bool(rng.integers(2)), base=base)
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_random_dwconv_shapes_fast(seed):
+    rng = np.random.default_rng(400 + seed)
+    p = EngineParams(macs=int(rng.choice([1, 2, 4, 8])), bus_width=int(rng.choice([32, 64, 128])))
+    check(p, [_random_layer(rng, p, 0x1000 + 0x4000 * i) for i in range(2)])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(6))
+def test_random_dwconv_shapes(seed):
+    rng = np.random.default_rng(500 + seed)
+    p = EngineParams(macs=int(rng.choice([1, 2, 4, 8])), bus_width=int(rng.choice([32, 64, 128])))
+    check(p, [_random_layer(rng, p, 0x1000 + 0x4000 * i) for i in range(5)], mul_pipeline=int(rng.integers(3)))
