@@ -58,8 +58,8 @@ quant: $(STAMP)  ## train + QAT + export NET (proxy data unless DATA_DIR=); ARGS
 search: $(STAMP)  ## mixed-precision search of NET: build/quant/NET-pareto.json, models/NET-mixed.json
 	$(PY) -m quant search $(NET) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(ARGS)
 
-models: $(STAMP)  ## regenerate the shipped (seeded, untrained) integer nets in models/
-	$(PY) -m quant.export dscnn --samples 16
+models: $(STAMP)  ## regenerate models/: DS-CNN trained on proxy data (mixed + uniform 16/8/4), the others seeded stand-ins
+	$(PY) -m quant.ship dscnn
 	$(PY) -m quant.export resnet8 --samples 8
 	$(PY) -m quant.export fcae --samples 16
 	$(PY) -m quant.export mobilenetv1 --samples 4

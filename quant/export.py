@@ -215,7 +215,7 @@ class _Exporter:
         return outputs
 
 
-def export(qmodel, precision, path_prefix, test_inputs, batch_size=50):
+def export(qmodel, precision, path_prefix, test_inputs, batch_size=50, extra=None):
     """Write ``<path_prefix>.json`` / ``.npz``: the integer graph of ``qmodel`` plus test vectors.
 
     Parameters
@@ -230,6 +230,8 @@ def export(qmodel, precision, path_prefix, test_inputs, batch_size=50):
         Samples whose quantized input and every layer's integer output are stored as test vectors.
     batch_size : int
         Samples per QKeras call while computing the vectors.
+    extra : dict, optional
+        Further top-level JSON entries, e.g. ``{"training": {...}}`` (data set, epochs, seed, accuracies).
 
     Returns
     -------
@@ -257,6 +259,7 @@ def export(qmodel, precision, path_prefix, test_inputs, batch_size=50):
     vectors = golden_net.run(graph, qkeras_ints[ex.input_name])
     meta["vectors"] = {"count": int(len(test_inputs)), "tensors": list(vectors), "source": "hw.golden.net.run"}
     meta["qkeras_check"] = _check_against_qkeras(ex, graph, qkeras_ints)
+    meta.update(extra or {})
     golden_net.save(path_prefix, meta, {**ex.arrays, **{"vectors/" + n: v for n, v in vectors.items()}})
     return golden_net.load(path_prefix)
 

@@ -83,13 +83,30 @@ def test_bn_folding_is_not_the_identity():
     assert np.max(np.abs(folded.numpy() - layer.kernel.numpy())) > 0.1
 
 
-def test_shipped_dscnn_is_reproducible(tmp_path):
-    """models/dscnn is what `python -m quant.export dscnn` writes (same seed, same integers)."""
-    fresh = export_untrained("dscnn", 8, tmp_path / "dscnn", samples=16, seed=0)
-    shipped = gnet.load("models/dscnn")
-    assert fresh.meta == shipped.meta
-    for key, value in shipped.arrays.items():
-        np.testing.assert_array_equal(fresh.arrays[key], value, err_msg=key)
+def test_untrained_export_is_reproducible(tmp_path):
+    """`python -m quant.export` (seeded stand-in) writes the same integers every time."""
+    a = export_untrained("dscnn", 8, tmp_path / "a", samples=2, seed=0)
+    b = export_untrained("dscnn", 8, tmp_path / "b", samples=2, seed=0)
+    assert a.meta == b.meta
+    for key, value in a.arrays.items():
+        np.testing.assert_array_equal(b.arrays[key], value, err_msg=key)
+
+
+@pytest.mark.parametrize("prefix, bits", [("models/dscnn", None), ("models/uniform16/dscnn", 16),
+                                          ("models/uniform8/dscnn", 8), ("models/uniform4/dscnn", 4)])
+def test_shipped_dscnn_exports_are_trained_and_self_consistent(prefix, bits):
+    """The shipped DS-CNN exports (`python -m quant.ship dscnn`) record their training, reproduce their own test
+    vectors in hw.golden, and have the precision they claim (mixed = models/dscnn-mixed.json)."""
+    shipped = gnet.load(prefix)
+    training = shipped.meta["training"]
+    assert training["dataset"].startswith("proxy") and training["command"].startswith("python -m quant.ship dscnn")
+    assert set(training["float_accuracy"]) == set(training["quantized_accuracy"]) == {"val", "test"}
+    assert gnet.check_vectors(shipped) == {t: 0 for t in shipped.meta["vectors"]["tensors"]}
+    exported = PrecisionConfig.from_dict(shipped.meta["precision"])
+    expected = PrecisionConfig.load("models/dscnn-mixed.json") if bits is None else \
+        PrecisionConfig.uniform("dscnn", bits)
+    widths = lambda cfg: {n: (p.weight_bits, p.act_bits) for n, p in cfg.layers.items()}  # noqa: E731
+    assert widths(exported) == widths(expected)
 
 
 def test_export_refuses_unsupported_layers_and_quantizers(tmp_path):
