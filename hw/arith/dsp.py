@@ -19,10 +19,9 @@ output mux) is LUT logic; ``python -m hw.area`` reports both counts.
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
 
 from ..golden import value_range
-from .multiplier import _ModeDecoder, _pipe, check_lanes, check_pipeline, check_width, mode_width, validating
+from .multiplier import _ModeDecoder, _pipe, check_lanes, check_pipeline, check_width, multiplier_ports, validating
 
 __all__ = ["DspSumTogetherMultiplier", "DSP_BITS"]
 
@@ -82,10 +81,7 @@ class DspSumTogetherMultiplier(wiring.Component):
                 if s + width // 4 + 1 > DSP_BITS:
                     raise ValueError(f"4-lane packing of width {width} needs {s + width // 4 + 1}-bit DSP operands "
                                      f"(more than {DSP_BITS}); use at most 16 bits or drop 4 from lanes")
-        super().__init__({
-            "a": In(width), "w": In(width), "mode": In(mode_width(self.lanes)),
-            "a_signed": In(1), "w_signed": In(1), "p": Out(signed(2 * width + 1)),
-        })
+        super().__init__(multiplier_ports(width, self.lanes))
 
     @property
     def latency(self):

@@ -119,6 +119,15 @@ def check_weight_order(weight_order):
     return weight_order
 
 
+def multiplier_ports(width, lanes=None):
+    """The ports every multiplier here shares: ``a``, ``w``, (``mode`` when ``lanes`` is given), ``a_signed``,
+    ``w_signed`` and the exact result ``p`` (``signed(2*width + 1)``)."""
+    ports = {"a": In(width), "w": In(width)}
+    if lanes is not None:
+        ports["mode"] = In(mode_width(lanes))
+    return {**ports, "a_signed": In(1), "w_signed": In(1), "p": Out(signed(2 * width + 1))}
+
+
 def mode_width(lanes):
     """Bits of the ``mode`` port: at least 2 (the documented interface), more if ``log2(max(lanes))`` needs them."""
     return max(2, (max(lanes).bit_length() - 1).bit_length())
@@ -372,10 +381,7 @@ class SumTogetherMultiplier(wiring.Component):
             self.pipeline = check_pipeline(pipeline)
             self.reduction = check_reduction(reduction)
             self.weight_order = check_weight_order(weight_order)
-        super().__init__({
-            "a": In(width), "w": In(width), "mode": In(mode_width(self.lanes)),
-            "a_signed": In(1), "w_signed": In(1), "p": Out(signed(2 * width + 1)),
-        })
+        super().__init__(multiplier_ports(width, self.lanes))
 
     @property
     def latency(self):
@@ -424,9 +430,7 @@ class FixedMultiplier(wiring.Component):
             self.arrangement = check_arrangement(arrangement)
             self.pipeline = check_pipeline(pipeline)
             self.reduction = check_reduction(reduction)
-        super().__init__({
-            "a": In(width), "w": In(width), "a_signed": In(1), "w_signed": In(1), "p": Out(signed(2 * width + 1)),
-        })
+        super().__init__(multiplier_ports(width))
 
     @property
     def latency(self):
