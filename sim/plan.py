@@ -35,12 +35,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: Buffer depths (bus words) of the engines the replay builds, over ``hw.params.EngineParams``'s defaults: large
 #: enough for every layer of the four nets at 16 bit (MobileNetV1's 96x96x3 input and 48x48x16 output, its 256x256
-#: pointwise weights), so no layer has to leave the RTL for lack of buffer.
-SIM_BUFFERS = {"weight_words": 32768, "act_words": 32768, "out_words": 32768}
+#: pointwise weights), so no layer has to leave the RTL for lack of buffer. The 40-bit accumulator (the MacUnit's
+#: default, 2*16 + 8) holds the worst case of every 16x16-bit layer of the four nets (34-36 bits for DS-CNN).
+SIM_BUFFERS = {"weight_words": 32768, "act_words": 32768, "out_words": 32768, "acc_bits": 40}
 
 
 def sim_params(**overrides):
-    """The replay's ``EngineParams``: :data:`SIM_BUFFERS` over the defaults, then ``overrides``."""
+    """The replay's ``EngineParams``: :data:`SIM_BUFFERS` (buffers and accumulator) over the defaults, then
+    ``overrides``."""
     from hw.params import EngineParams
     return EngineParams(**{**SIM_BUFFERS, **overrides})
 
