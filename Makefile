@@ -63,6 +63,9 @@ models: $(STAMP)  ## regenerate models/: DS-CNN trained on proxy data (mixed + u
 	$(PY) -m quant.export resnet8 --samples 8
 	$(PY) -m quant.export fcae --samples 16
 	$(PY) -m quant.export mobilenetv1 --samples 4
+	$(PY) -m quant.export fcae --bits 4 --samples 8 --out models/uniform4/fcae
+	$(PY) -m quant.export resnet8 --bits 4 --samples 4 --out models/uniform4/resnet8
+	$(PY) -m quant.export mobilenetv1 --bits 4 --samples 2 --out models/uniform4/mobilenetv1
 
 study: $(STAMP)  ## bit-width study (requant multiplier M, accumulator width) of NET (NET=all for every net): build/study/
 	$(PY) -m quant.study $(NET) $(if $(DATA_DIR),--data-dir $(DATA_DIR))

@@ -10,7 +10,9 @@ import pytest
 from hw.golden import net as gnet
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
-SHIPPED = sorted(p.stem for p in MODELS.glob("*.json") if p.with_suffix(".npz").is_file())  # not models/*-mixed.json
+# every export under models/ (models/uniform<B>/ included), not the precision configs models/*-mixed.json
+SHIPPED = sorted(str(p.relative_to(MODELS).with_suffix("")) for p in MODELS.rglob("*.json")
+                 if p.with_suffix(".npz").is_file())
 
 
 def _desc(shape, bits, signed, frac):
