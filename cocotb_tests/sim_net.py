@@ -24,6 +24,7 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, First, ReadOnly, RisingEdge, Timer
 
+from cocotb_tests.csr import csr_access
 from cocotb_tests.runner import config
 from hw.accel import regs
 
@@ -63,21 +64,7 @@ class NetBench:
 
     async def csr(self, addr, data=None):
         """One classic CSR access at byte address ``addr`` (a write if ``data`` is given); returns the read data."""
-        dut = self.dut
-        dut.csr__adr.value = addr // 4
-        dut.csr__we.value = int(data is not None)
-        dut.csr__dat_w.value = data or 0
-        dut.csr__sel.value = 0xF
-        dut.csr__cyc.value = dut.csr__stb.value = 1
-        while True:
-            await RisingEdge(dut.clk)
-            await ReadOnly()
-            if int(dut.csr__ack.value):
-                value = int(dut.csr__dat_r.value)
-                break
-        await RisingEdge(dut.clk)
-        dut.csr__cyc.value = dut.csr__stb.value = 0
-        return value
+        return await csr_access(self.dut, addr, data)
 
     async def run(self, fields, timeout_cycles):
         """Configure one run, start it and wait (edge trigger, no polling) for ``irq``; return the counters."""

@@ -14,8 +14,9 @@ import cocotb
 import numpy as np
 import pytest
 from cocotb.clock import Clock
-from cocotb.triggers import ReadOnly, ReadWrite, RisingEdge
+from cocotb.triggers import ReadWrite, RisingEdge
 
+from cocotb_tests.csr import csr_access
 from cocotb_tests.runner import config, run
 from hw.accel import regs
 from hw.accel.driver import read_output
@@ -65,21 +66,7 @@ class Bench:
 
     async def csr(self, addr, data=None):
         """One classic CSR access (write if ``data`` is given); returns the read data."""
-        dut = self.dut
-        dut.csr__adr.value = addr // 4
-        dut.csr__we.value = int(data is not None)
-        dut.csr__dat_w.value = data or 0
-        dut.csr__sel.value = 0xF
-        dut.csr__cyc.value = dut.csr__stb.value = 1
-        while True:
-            await RisingEdge(dut.clk)
-            await ReadOnly()
-            if int(dut.csr__ack.value):
-                value = int(dut.csr__dat_r.value)
-                break
-        await RisingEdge(dut.clk)
-        dut.csr__cyc.value = dut.csr__stb.value = 0
-        return value
+        return await csr_access(self.dut, addr, data)
 
     async def run_layer(self, fields, timeout=2_000_000):
         for address, word in sorted(regs.encode(**fields).items()):
