@@ -98,35 +98,35 @@ def dense_job(params, x, w, bias, multiplier, shift, *, a_bits, a_signed, w_bits
     return Job(runs, mem.memory, addr["addr_out"], (n_out,), o_bits, bool(o_signed), p)
 
 
-def conv2d_job(params, x, w, bias, multiplier, shift, *, strides=(1, 1), padding="valid", a_bits, a_signed, w_bits,
-               w_signed, o_bits, o_signed, relu=False, base=0x1000):
-    """A :class:`Job` for a conv2d layer ``x (H, W, Cin)``, ``w (KH, KW, Cin, Cout)`` on a ``Conv2dEngine``.
-
-    Padding follows TensorFlow (``hw.golden.layers``). Raises ``ValueError`` before anything runs if a value does not
-    fit its precision or the layer does not fit the engine's buffers (the message names the buffer).
-    """
-    from ..golden.layers import _axis_geometry, _padding          # TensorFlow's geometry, defined once
-    p = params
+def _operands(p, x, w, a_bits, a_signed, w_bits, w_signed, o_bits):
+    """Precision mode codes and range-checked ``x``, ``w`` of a layer (``ValueError`` naming what does not fit)."""
     modes = (_precision(p, a_bits, "activation"), _precision(p, w_bits, "weight"), _precision(p, o_bits, "output"))
     if a_bits != w_bits:
         raise ValueError(f"activation ({a_bits} bit) and weight ({w_bits} bit) precisions must be equal: the ST "
                          f"multiplier pairs lane i of both operands")
-    x = check_range(x, a_bits, a_signed, "activations x")
-    w = check_range(w, w_bits, w_signed, "weights w")
-    if x.ndim != 3 or w.ndim != 4 or w.shape[2] != x.shape[2]:
-        raise ValueError(f"conv2d needs x (H, W, Cin) and w (KH, KW, Cin, Cout); got x {x.shape}, w {w.shape}")
-    (h, wd, cin), (kh, kw, _, cout) = x.shape, w.shape
+    return modes, check_range(x, a_bits, a_signed, "activations x"), check_range(w, w_bits, w_signed, "weights w")
+
+
+def _spatial_job(p, kind, x, w, weight_words, weight_need, cout, bias, multiplier, shift, strides, padding, modes, *,
+                 a_bits, a_signed, w_signed, o_bits, o_signed, relu, base):
+    """The :class:`Job` of a conv2d-like layer: TensorFlow geometry, buffer checks, memory image, register values.
+
+    ``weight_words`` is the layer's weight image (``hw.layout``), ``weight_need`` the words one MAC bank must hold.
+    """
+    from ..golden.layers import _axis_geometry, _padding          # TensorFlow's geometry, defined once
+    (h, wd, cin), (kh, kw) = x.shape, w.shape[:2]
     sh_, sw_ = strides
     padding = _padding(padding)
     oh, pt, _ = _axis_geometry(h, kh, sh_, padding, "height")
     ow, pl, _ = _axis_geometry(wd, kw, sw_, padding, "width")
-    rc = layout.row_words(cin, a_bits, p.bus_width) // (p.bus_width // 32)
-    ro = layout.row_words(cout, o_bits, p.bus_width) // (p.bus_width // 32)
+    k32 = p.bus_width // 32
+    rc = layout.row_words(cin, a_bits, p.bus_width) // k32
+    ro = layout.row_words(cout, o_bits, p.bus_width) // k32
     for what, need, have in (("input", h * wd * rc, p.act_words),
-                             ("weights per MAC bank", -(-cout // p.macs) * kh * kw * rc, p.weight_words // p.macs),
+                             ("weights per MAC bank", weight_need, p.weight_words // p.macs),
                              ("output", oh * ow * ro, p.out_words), ("output channels", cout, p.out_channels)):
         if need > have:
-            raise ValueError(f"conv2d {x.shape} * {w.shape}: the {what} need {need} but the engine holds {have}; "
+            raise ValueError(f"{kind} {x.shape} * {w.shape}: the {what} need {need} but the engine holds {have}; "
                              f"split the layer or enlarge the buffer")
     bias = np.broadcast_to(np.asarray(0 if bias is None else bias), (cout,))
     mem = _Allocator(p, base)
@@ -135,13 +135,32 @@ def conv2d_job(params, x, w, bias, multiplier, shift, *, strides=(1, 1), padding
         o_signed=int(o_signed), relu=int(relu), in_h=h, in_w=wd, cin=cin, cout=cout, kh=kh, kw=kw, stride_h=sh_,
         stride_w=sw_, out_h=oh, out_w=ow, pad_top=pt, pad_left=pl,
         addr_in=mem.place(layout.activation_words(x, a_bits, a_signed, p.bus_width)),
-        addr_w=mem.place(layout.conv2d_weight_words(w, w_bits, w_signed, p.bus_width)),
+        addr_w=mem.place(weight_words),
         addr_bias=mem.place(layout.bias_words(bias, p.bus_width)),
         addr_rq=mem.place(layout.requant_words(multiplier, shift, cout, p.requant_mul_bits, p.requant_shift_bits,
                                                p.bus_width)),
     )
     regs["addr_out"] = mem.reserve(oh * ow * layout.row_words(cout, o_bits, p.bus_width))
     return Job([regs], mem.memory, regs["addr_out"], (oh, ow, cout), o_bits, bool(o_signed), p)
+
+
+def conv2d_job(params, x, w, bias, multiplier, shift, *, strides=(1, 1), padding="valid", a_bits, a_signed, w_bits,
+               w_signed, o_bits, o_signed, relu=False, base=0x1000):
+    """A :class:`Job` for a conv2d layer ``x (H, W, Cin)``, ``w (KH, KW, Cin, Cout)`` on a ``Conv2dEngine``.
+
+    Padding follows TensorFlow (``hw.golden.layers``). Raises ``ValueError`` before anything runs if a value does not
+    fit its precision or the layer does not fit the engine's buffers (the message names the buffer).
+    """
+    p = params
+    modes, x, w = _operands(p, x, w, a_bits, a_signed, w_bits, w_signed, o_bits)
+    if x.ndim != 3 or w.ndim != 4 or w.shape[2] != x.shape[2]:
+        raise ValueError(f"conv2d needs x (H, W, Cin) and w (KH, KW, Cin, Cout); got x {x.shape}, w {w.shape}")
+    kh, kw, cin, cout = w.shape
+    rc = layout.row_words(cin, a_bits, p.bus_width) // (p.bus_width // 32)
+    return _spatial_job(p, "conv2d", x, w, layout.conv2d_weight_words(w, w_bits, w_signed, p.bus_width),
+                        -(-cout // p.macs) * kh * kw * rc, cout, bias, multiplier, shift, strides, padding, modes,
+                        a_bits=a_bits, a_signed=a_signed, w_signed=w_signed, o_bits=o_bits, o_signed=o_signed,
+                        relu=relu, base=base)
 
 
 def depthwise_conv2d_job(params, x, w, bias, multiplier, shift, *, strides=(1, 1), padding="valid", a_bits, a_signed,
@@ -153,47 +172,18 @@ def depthwise_conv2d_job(params, x, w, bias, multiplier, shift, *, strides=(1, 1
     Raises ``ValueError`` before anything runs if a value does not fit its precision or the layer does not fit the
     engine's buffers (the message names the buffer).
     """
-    from ..golden.layers import _axis_geometry, _padding
     p = params
-    modes = (_precision(p, a_bits, "activation"), _precision(p, w_bits, "weight"), _precision(p, o_bits, "output"))
-    if a_bits != w_bits:
-        raise ValueError(f"activation ({a_bits} bit) and weight ({w_bits} bit) precisions must be equal: the ST "
-                         f"multiplier pairs lane i of both operands")
-    x = check_range(x, a_bits, a_signed, "activations x")
-    w = check_range(w, w_bits, w_signed, "weights w")
+    modes, x, w = _operands(p, x, w, a_bits, a_signed, w_bits, w_signed, o_bits)
     if w.ndim == 3:
         w = w[..., None]
     if x.ndim != 3 or w.ndim != 4 or w.shape[2] != x.shape[2] or w.shape[3] != 1:
         raise ValueError(f"depthwise conv2d needs x (H, W, C) and w (KH, KW, C, 1); got x {x.shape}, w {w.shape}")
-    (h, wd, c), (kh, kw) = x.shape, w.shape[:2]
-    sh_, sw_ = strides
-    padding = _padding(padding)
-    oh, pt, _ = _axis_geometry(h, kh, sh_, padding, "height")
-    ow, pl, _ = _axis_geometry(wd, kw, sw_, padding, "width")
-    k32 = p.bus_width // 32
-    rc = layout.row_words(c, a_bits, p.bus_width) // k32
-    rw = layout.row_words(kh * kw, w_bits, p.bus_width) // k32
-    ro = layout.row_words(c, o_bits, p.bus_width) // k32
-    for what, need, have in (("input", h * wd * rc, p.act_words),
-                             ("weights per MAC bank", -(-c // p.macs) * rw, p.weight_words // p.macs),
-                             ("output", oh * ow * ro, p.out_words), ("channels", c, p.out_channels)):
-        if need > have:
-            raise ValueError(f"depthwise conv2d {x.shape} * {w.shape}: the {what} need {need} but the engine holds "
-                             f"{have}; split the layer or enlarge the buffer")
-    bias = np.broadcast_to(np.asarray(0 if bias is None else bias), (c,))
-    mem = _Allocator(p, base)
-    regs = dict(
-        a_mode=modes[0], a_signed=int(a_signed), w_mode=modes[1], w_signed=int(w_signed), o_mode=modes[2],
-        o_signed=int(o_signed), relu=int(relu), in_h=h, in_w=wd, cin=c, cout=c, kh=kh, kw=kw, stride_h=sh_,
-        stride_w=sw_, out_h=oh, out_w=ow, pad_top=pt, pad_left=pl,
-        addr_in=mem.place(layout.activation_words(x, a_bits, a_signed, p.bus_width)),
-        addr_w=mem.place(layout.depthwise_weight_words(w, w_bits, w_signed, p.bus_width)),
-        addr_bias=mem.place(layout.bias_words(bias, p.bus_width)),
-        addr_rq=mem.place(layout.requant_words(multiplier, shift, c, p.requant_mul_bits, p.requant_shift_bits,
-                                               p.bus_width)),
-    )
-    regs["addr_out"] = mem.reserve(oh * ow * layout.row_words(c, o_bits, p.bus_width))
-    return Job([regs], mem.memory, regs["addr_out"], (oh, ow, c), o_bits, bool(o_signed), p)
+    kh, kw, c, _ = w.shape
+    rw = layout.row_words(kh * kw, w_bits, p.bus_width) // (p.bus_width // 32)
+    return _spatial_job(p, "depthwise conv2d", x, w, layout.depthwise_weight_words(w, w_bits, w_signed, p.bus_width),
+                        -(-c // p.macs) * rw, c, bias, multiplier, shift, strides, padding, modes,
+                        a_bits=a_bits, a_signed=a_signed, w_signed=w_signed, o_bits=o_bits, o_signed=o_signed,
+                        relu=relu, base=base)
 
 
 def read_output(job, memory):
