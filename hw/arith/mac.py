@@ -4,18 +4,14 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .multiplier import (FixedMultiplier, SumTogetherMultiplier, check_arrangement, check_lanes, check_pipeline,
-                         check_reduction, check_weight_order, check_width, mode_width, validating)
+from .multiplier import (FixedMultiplier, SumTogetherMultiplier, check_arrangement, check_int, check_lanes,
+                         check_pipeline, check_reduction, check_weight_order, check_width, mode_width, validating)
 
 __all__ = ["MacUnit", "FixedMac"]
 
 
 def _check_acc_width(acc_width):
-    if isinstance(acc_width, bool) or not isinstance(acc_width, int):
-        raise TypeError(f"acc_width must be an int, not {acc_width!r}")
-    if acc_width < 1:
-        raise ValueError(f"acc_width must be a positive number of bits, not {acc_width}")
-    return acc_width
+    return check_int("acc_width", acc_width, 1, "a positive number of bits")
 
 
 def _accumulate(m, mul, valid, clear, acc, acc_valid):

@@ -44,8 +44,8 @@ from ..golden import value_range
 from .reduction import REDUCTIONS, reduce_columns
 
 __all__ = ["SumTogetherMultiplier", "FixedMultiplier", "WEIGHT_ORDERS", "build_array_product", "mode_width",
-           "validating", "check_width", "check_lanes", "check_pipeline", "check_reduction", "check_arrangement",
-           "check_weight_order"]
+           "validating", "check_int", "check_choice", "check_width", "check_lanes", "check_pipeline",
+           "check_reduction", "check_arrangement", "check_weight_order"]
 
 #: Lane order of the ``w`` port: ``"natural"`` (lane i pairs with lane i of ``a``, as ``hw.golden.st_product``) or
 #: ``"reversed"`` (the word is stored lane-reversed for its lane count: lane ``n-1-i`` pairs with lane i of ``a``).
@@ -62,13 +62,25 @@ def validating(component):
         raise
 
 
+def check_int(name, value, minimum, requirement):
+    """Validate an int parameter ``name`` that must be >= ``minimum`` (``requirement`` says so in the message)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be {requirement}, not {value}")
+    return value
+
+
+def check_choice(name, value, choices):
+    """Validate a parameter ``name`` that must be one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, not {value!r}")
+    return value
+
+
 def check_width(width):
     """Validate an operand width (an int >= 2)."""
-    if isinstance(width, bool) or not isinstance(width, int):
-        raise TypeError(f"width must be an int, not {width!r}")
-    if width < 2:
-        raise ValueError(f"width must be at least 2, not {width}")
-    return width
+    return check_int("width", width, 2, "at least 2")
 
 
 def check_lanes(width, lanes):
@@ -94,29 +106,19 @@ def check_lanes(width, lanes):
 
 
 def check_pipeline(pipeline):
-    if isinstance(pipeline, bool) or not isinstance(pipeline, int):
-        raise TypeError(f"pipeline must be an int, not {pipeline!r}")
-    if pipeline < 0:
-        raise ValueError(f"pipeline must be a number of register stages >= 0, not {pipeline}")
-    return pipeline
+    return check_int("pipeline", pipeline, 0, "a number of register stages >= 0")
 
 
 def check_reduction(reduction):
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"reduction must be one of {REDUCTIONS}, not {reduction!r}")
-    return reduction
+    return check_choice("reduction", reduction, REDUCTIONS)
 
 
 def check_arrangement(arrangement):
-    if arrangement not in FixedMultiplier.ARRANGEMENTS:
-        raise ValueError(f"arrangement must be one of {FixedMultiplier.ARRANGEMENTS}, not {arrangement!r}")
-    return arrangement
+    return check_choice("arrangement", arrangement, FixedMultiplier.ARRANGEMENTS)
 
 
 def check_weight_order(weight_order):
-    if weight_order not in WEIGHT_ORDERS:
-        raise ValueError(f"weight_order must be one of {WEIGHT_ORDERS}, not {weight_order!r}")
-    return weight_order
+    return check_choice("weight_order", weight_order, WEIGHT_ORDERS)
 
 
 def multiplier_ports(width, lanes=None):
