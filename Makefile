@@ -58,14 +58,11 @@ quant: $(STAMP)  ## train + QAT + export NET (proxy data unless DATA_DIR=); ARGS
 search: $(STAMP)  ## mixed-precision search of NET: build/quant/NET-pareto.json, models/NET-mixed.json
 	$(PY) -m quant search $(NET) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(ARGS)
 
-models: $(STAMP)  ## regenerate models/: DS-CNN trained on proxy data (mixed + uniform 16/8/4), the others seeded stand-ins
+models: $(STAMP)  ## regenerate models/: the four nets trained on proxy data (quant.ship: mixed + uniform exports)
 	$(PY) -m quant.ship dscnn
-	$(PY) -m quant.export resnet8 --samples 8
-	$(PY) -m quant.export fcae --samples 16
-	$(PY) -m quant.export mobilenetv1 --samples 4
-	$(PY) -m quant.export fcae --bits 4 --samples 8 --out models/uniform4/fcae
-	$(PY) -m quant.export resnet8 --bits 4 --samples 4 --out models/uniform4/resnet8
-	$(PY) -m quant.export mobilenetv1 --bits 4 --samples 2 --out models/uniform4/mobilenetv1
+	$(PY) -m quant.ship resnet8
+	$(PY) -m quant.ship mobilenetv1
+	$(PY) -m quant.ship fcae
 
 study: $(STAMP)  ## bit-width study (requant multiplier M, accumulator width) of NET (NET=all for every net): build/study/
 	$(PY) -m quant.study $(NET) $(if $(DATA_DIR),--data-dir $(DATA_DIR))

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from .precision import PrecisionConfig
 
 __all__ = [
-    "NetSpec", "NETS", "net_spec", "quantized_layers", "build_float", "build_quant", "transfer_weights",
-    "randomize_batchnorm",
+    "NetSpec", "NETS", "net_spec", "quantized_layers", "quantized_graph", "build_float", "build_quant",
+    "transfer_weights", "randomize_batchnorm",
 ]
 
 
@@ -132,23 +132,37 @@ _ARCHS = {"dscnn": _dscnn, "resnet8": _resnet8, "mobilenetv1": _mobilenetv1, "fc
 # -- builders ----------------------------------------------------------------------------------------------------------
 
 class _NameRecorder:
-    """Builder that only records which layers are quantized: ``{name: "weights" | "activation"}``."""
+    """Builder that only records the quantized tensors: ``layers = {name: "weights" | "activation"}``, and for each
+    the entries it reads (``inputs``) and whether its values are signed (``signed``)."""
 
     def __init__(self, spec):
-        self.layers = {}
+        self.spec = spec
+        self.layers, self.inputs, self.signed = {}, {}, {}
+
+    def _record(self, name, kind, sources, signed):
+        self.layers[name], self.inputs[name], self.signed[name] = kind, list(sources), signed
+        return name
 
     def input(self):
-        self.layers["input"] = "activation"
+        return self._record("input", "activation", [], self.spec.input_signed)
 
-    def conv(self, name, x, *args, **kw):
-        self.layers[name] = "weights"
+    def conv(self, name, x, filters, kernel, strides=1, relu=True, batchnorm=True):
+        return self._record(name, "weights", [x], not relu)
 
-    dwconv = dense = classifier = conv
+    def dwconv(self, name, x, strides=1):
+        return self._record(name, "weights", [x], False)
+
+    def dense(self, name, x, units, batchnorm=True, relu=True):
+        return self._record(name, "weights", [x], not relu)
+
+    def classifier(self, name, x):
+        return self._record(name, "weights", [x], True)
 
     def avg_pool(self, name, x, pool):
-        self.layers[name] = "activation"
+        return self._record(name, "activation", [x], self.signed[x])
 
-    add = avg_pool
+    def add(self, name, x, y):
+        return self._record(name, "activation", [x, y], False)
 
     def dropout(self, x, rate):
         return x
@@ -290,6 +304,22 @@ def quantized_layers(net):
     recorder = _NameRecorder(net_spec(net))
     _ARCHS[net](recorder)
     return dict(recorder.layers)
+
+
+def quantized_graph(net):
+    """How the quantized tensors of ``net`` connect, without TensorFlow.
+
+    Returns
+    -------
+    dict
+        ``{name: {"kind": "weights" | "activation", "inputs": [entries read], "signed": bool}}`` in graph order
+        (the keys of :func:`quantized_layers`); ``signed`` says whether the entry's output quantizer is signed
+        (``quantized_bits``) or a ReLU (``quantized_relu``).
+    """
+    recorder = _NameRecorder(net_spec(net))
+    _ARCHS[net](recorder)
+    return {name: {"kind": kind, "inputs": recorder.inputs[name], "signed": recorder.signed[name]}
+            for name, kind in recorder.layers.items()}
 
 
 def build_float(net, dropout=True):

@@ -16,8 +16,11 @@ Costs (:func:`costs`)
     model size, ``sum(weights * weight_bits + biases * bias_bits)``;
 ``cycles``
     predicted Sum-Together MAC cycles, ``sum(MACs * max(weight_bits, input_act_bits) / 16)``: a 16-bit ST multiplier
-    computes 16 / b products per cycle when its wider operand has b bits. (``hw.perf`` does not exist yet; when it
-    does, :func:`costs` is the one place to call it.)
+    computes 16 / b products per cycle when its wider operand has b bits;
+``hw_cycles``
+    cycles of the stacc engines (P = 4 ST MACs, 32-bit bus, DMA included) predicted by :mod:`hw.perf` for every
+    weighted layer (:func:`hw_cycles`), the number ``make sim`` measures on the RTL. The chosen config is the cheapest
+    by this cost.
 
 Strategies
 ----------
@@ -78,24 +81,36 @@ from quant.precision import BITS, LayerPrecision, PrecisionConfig  # noqa: E402
 __all__ = ["LayerCost", "layer_costs", "costs", "groups", "pareto_front", "choose", "greedy_candidates",
            "tuner_candidates", "COST_KEYS", "run"]
 
-COST_KEYS = ("avg_weight_bits", "size_bits", "cycles")
+COST_KEYS = ("avg_weight_bits", "size_bits", "cycles", "hw_cycles")
 ST_WIDTH = 16
 
 
 @dataclasses.dataclass(frozen=True)
 class LayerCost:
-    """What one weighted layer costs: MACs per inference, weight and bias counts, the activation it reads.
+    """What one weighted layer costs: MACs per inference, weight and bias counts, the activation it reads, and (for
+    :func:`hw_cycles`) its geometry.
 
     Attributes
     ----------
     macs, weights, biases : int
     input : str
         The quantized entry (a key of the precision config) whose activation the layer multiplies.
+    op : str or None
+        ``"conv2d"``, ``"depthwise_conv2d"`` or ``"dense"``; ``None`` if the geometry is unknown.
+    in_shape : tuple of int or None
+        Input shape without the batch axis (``(H, W, C)``, or ``(N,)`` for dense).
+    kernel, strides : tuple of int or None
+    out_channels : int or None
     """
     macs: int
     weights: int
     biases: int
     input: str
+    op: str = None
+    in_shape: tuple = None
+    kernel: tuple = None
+    strides: tuple = None
+    out_channels: int = None
 
 
 def _inbound(layer):
@@ -105,6 +120,7 @@ def _inbound(layer):
 
 def layer_costs(net):
     """``{layer: LayerCost}`` for the weighted layers of ``net`` (from its QKeras graph at uniform 8 bits)."""
+    import qkeras
     from quant.models import build_quant, quantized_layers
     entries = quantized_layers(net)
     model = build_quant(net, 8)
@@ -119,17 +135,67 @@ def layer_costs(net):
         kernel = int(np.prod(layer.weights[0].shape))
         positions = int(np.prod(layer.output_shape[1:-1])) if len(layer.output_shape) > 2 else 1
         macs = positions * kernel
-        out[name] = LayerCost(macs, kernel, int(layer.weights[1].shape[0]), source.name)
+        in_shape = tuple(int(d) for d in layer.input_shape[1:])
+        if isinstance(layer, qkeras.QDense):
+            geometry = dict(op="dense", kernel=(1, 1), strides=(1, 1))
+        else:
+            depthwise = isinstance(layer, (qkeras.QDepthwiseConv2D, qkeras.QDepthwiseConv2DBatchnorm))
+            geometry = dict(op="depthwise_conv2d" if depthwise else "conv2d",
+                            kernel=tuple(int(k) for k in layer.kernel_size),
+                            strides=tuple(int(s) for s in layer.strides))
+        out[name] = LayerCost(macs, kernel, int(layer.weights[1].shape[0]), source.name, in_shape=in_shape,
+                              out_channels=int(layer.output_shape[-1]), **geometry)
     return out
 
 
+#: Engine parameters of the predicted cycles (:func:`hw_cycles`): ``hw.params.EngineParams`` defaults (4 ST MACs,
+#: 16-bit multiplier with 1/2/4 lanes, 32-bit bus) with the buffers and 40-bit accumulator ``make sim`` uses, so
+#: the prediction is that of the replayed engines.
+HW_PARAMS = {"weight_words": 32768, "act_words": 32768, "out_words": 32768, "acc_bits": 40}
+
+
+def hw_cycles(precision, table, params=None):
+    """Cycles of the weighted layers on the stacc engines, predicted by :mod:`hw.perf` (``None`` without geometry).
+
+    Each layer runs at the narrowest engine precision holding ``max(weight_bits, input act_bits)`` and writes its
+    ``act_bits`` output; conv2d / depthwise layers are one engine run with "same" padding, dense layers are tiled as
+    ``hw.accel.driver`` tiles them (:func:`hw.perf.fc_layer_cycles`). Host work (pooling, residual adds) is not
+    counted, as in ``make sim``.
+    """
+    from hw import perf
+    from hw.params import EngineParams
+    if any(c.op is None for c in table.values()):
+        return None
+    p = params if params is not None else EngineParams(**HW_PARAMS)
+    layers = precision.layers
+    total = 0
+    for name, c in table.items():
+        need = max(layers[name].weight_bits, layers[c.input].act_bits)
+        bits = min(b for b in p.precisions if b >= need)
+        o_bits = min(b for b in p.precisions if b >= layers[name].act_bits)
+        if c.op == "dense":
+            total += perf.fc_layer_cycles(p, c.in_shape[-1], c.out_channels, bits, o_bits).total
+        elif c.op == "conv2d":
+            total += perf.conv2d_cycles(p, c.in_shape, c.kernel, c.out_channels, bits, o_bits, strides=c.strides,
+                                        padding="same").total
+        else:
+            total += perf.depthwise_conv2d_cycles(p, c.in_shape, c.kernel, bits, o_bits, strides=c.strides,
+                                                  padding="same").total
+    return int(total)
+
+
 def costs(precision, table):
-    """The three costs (see the module docstring) of ``precision`` given :func:`layer_costs` ``table``."""
+    """The costs (see the module docstring) of ``precision`` given :func:`layer_costs` ``table``; ``hw_cycles`` only
+    when the table has the layers' geometry."""
     layers = precision.layers
     size = sum(c.weights * layers[n].weight_bits + c.biases * layers[n].bias_bits for n, c in table.items())
     cycles = sum(c.macs * max(layers[n].weight_bits, layers[c.input].act_bits) / ST_WIDTH for n, c in table.items())
     avg = precision.average_weight_bits({n: c.weights for n, c in table.items()})
-    return {"avg_weight_bits": float(avg), "size_bits": int(size), "cycles": float(cycles)}
+    out = {"avg_weight_bits": float(avg), "size_bits": int(size), "cycles": float(cycles)}
+    predicted = hw_cycles(precision, table)
+    if predicted is not None:
+        out["hw_cycles"] = predicted
+    return out
 
 
 def _priority_costs(precision, table):
@@ -212,7 +278,8 @@ class _Recorder:
                  "precision": self.calibrate(precision).to_dict()}
         self.candidates.append(entry)
         print(f"  [{len(self.candidates):3d}] {label:40s} {split} {score:.4f} test {test:.4f} "
-              f"cycles {entry['cycles']:.0f} avg w bits {entry['avg_weight_bits']:.2f}", flush=True)
+              f"cycles {entry['cycles']:.0f} hw {entry.get('hw_cycles', 0)} avg w bits {entry['avg_weight_bits']:.2f}",
+              flush=True)
         return entry
 
 
@@ -332,7 +399,8 @@ def pareto_front(candidates, cost):
 
 
 def choose(candidates, float_score, tolerance):
-    """Index of the cheapest (cycles, then size) candidate with ``val >= float_score - tolerance``.
+    """Index of the cheapest (``hw_cycles`` if every candidate has it, else ``cycles``; then size) candidate with
+    ``val >= float_score - tolerance``.
 
     Returns
     -------
@@ -340,16 +408,19 @@ def choose(candidates, float_score, tolerance):
         The index and whether it met the tolerance; if none does, the best-scoring candidate and ``False``.
     """
     ok = [i for i, c in enumerate(candidates) if c["val"] >= float_score - tolerance - 1e-12]
+    cost = "hw_cycles" if all("hw_cycles" in c for c in candidates) else "cycles"
     if ok:
-        return min(ok, key=lambda i: (candidates[i]["cycles"], candidates[i]["size_bits"])), True
+        return min(ok, key=lambda i: (candidates[i][cost], candidates[i]["size_bits"])), True
     return max(range(len(candidates)), key=lambda i: candidates[i]["val"]), False
 
 
 def _float_model(net, ds, seed, progress, epochs=None):
-    """Trained float model: the weights :func:`quant.train.run` saved for this data set, else a fresh training
+    """Trained float model: the weights :func:`quant.train.run` or :mod:`quant.ship` saved for this data set (see
+    :func:`quant.train.save_float`), else a fresh training
     of ``epochs`` (default: the recipe's CPU-sized epochs)."""
     from quant.models import build_float
-    results = train.RESULTS_DIR / f"{net}.json"
+    record = train.RESULTS_DIR / f"{net}-float.json"
+    results = record if record.is_file() else train.RESULTS_DIR / f"{net}.json"
     weights = train.float_weights_path(net)
     if weights.is_file() and results.is_file() and json.loads(results.read_text()).get("dataset") == ds.name:
         model = build_float(net)
@@ -402,11 +473,12 @@ def run(net, data_dir=None, strategy="greedy", tolerance=0.01, max_candidates=8,
     summary = {
         "net": net, "dataset": ds.name, "metric": train.metric_name(net), "strategy": strategy,
         "selection_split": split, "tolerance": tolerance, "float": {"val": float_val, "test": float_test},
-        "cost_model": "cycles = sum(MACs * max(w_bits, a_bits) / 16) (Sum-Together lanes; hw.perf not used)",
+        "cost_model": "cycles = sum(MACs * max(w_bits, a_bits) / 16) (Sum-Together lanes); hw_cycles = hw.perf "
+                      "engine cycles of the weighted layers (quant.search.HW_PARAMS)",
         "uniform16": reference, "chosen": index, "within_tolerance": within,
-        "reduction_vs_16bit": {k: reference[k] / chosen[k] for k in COST_KEYS},
+        "reduction_vs_16bit": {k: reference[k] / chosen[k] for k in COST_KEYS if k in chosen},
         "drop": {"val": float_val - chosen["val"], "test": float_test - chosen["test"]},
-        "pareto": {k: pareto_front(candidates, k) for k in COST_KEYS},
+        "pareto": {k: pareto_front(candidates, k) for k in COST_KEYS if all(k in c for c in candidates)},
         "candidates": candidates, "seconds": round(time.time() - started, 1),
     }
     train.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
@@ -419,7 +491,8 @@ def run(net, data_dir=None, strategy="greedy", tolerance=0.01, max_candidates=8,
     print(f"[{net}] chose '{chosen['label']}' ({verdict} {tolerance} of float): {split} {chosen['val']:.4f} "
           f"(float {float_val:.4f}), test {chosen['test']:.4f} (float {float_test:.4f}) on {ds.name}", flush=True)
     red = summary["reduction_vs_16bit"]
-    print(f"[{net}] vs uniform 16-bit: size {red['size_bits']:.2f}x smaller, cycles {red['cycles']:.2f}x fewer, "
+    print(f"[{net}] vs uniform 16-bit: size {red['size_bits']:.2f}x smaller, cycles {red['cycles']:.2f}x fewer "
+          f"(hw.perf {red.get('hw_cycles', float('nan')):.2f}x), "
           f"avg weight bits {chosen['avg_weight_bits']:.2f}; wrote {path} and {out / f'{net}-mixed.json'}",
           flush=True)
     return summary

@@ -552,8 +552,8 @@ def _parser():
     parser.add_argument("--acc-below", type=int, default=ACC_BELOW,
                         help="bits below the onset of wrap-around to continue the accumulator sweep")
     parser.add_argument("--max-shift", type=int, default=62, help="largest requant right shift the hardware has")
-    parser.add_argument("--label", help="what the model is (default: 'untrained stand-in' for the shipped models/ "
-                                        "exports, which carry no training record)")
+    parser.add_argument("--label", help="what the model is (default: the export's training record, or 'untrained "
+                                        "stand-in' for an export without one)")
     parser.add_argument("--out", default="build/study", help="output directory")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     return parser
@@ -572,7 +572,7 @@ def _study_one(args, name, log):
     except (FileNotFoundError, golden_net.NetFormatError) as err:
         return _fail(err)
     label = args.label or net.meta.get("training") or (
-        "untrained stand-in (seeded random weights; the shipped models/ exports carry no training record — "
+        "untrained stand-in (seeded random weights; the export carries no training record — "
         "results show the arithmetic, not a trained net's accuracy)")
     try:
         x, labels, groups, dataset = _load_data(name, net, None if args.no_data else args.data_dir, args.samples, log)

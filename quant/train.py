@@ -33,7 +33,7 @@ from quant import data, proxy  # noqa: E402
 from quant.models import NETS  # noqa: E402
 
 __all__ = ["Recipe", "RECIPES", "parse_precision", "load_data", "evaluate", "metric_name", "train_float",
-           "fine_tune", "train_quant", "calibration", "calibrated", "run", "RESULTS_DIR"]
+           "fine_tune", "train_quant", "calibration", "calibrated", "save_float", "run", "RESULTS_DIR"]
 
 RESULTS_DIR = pathlib.Path("build") / "quant"
 
@@ -86,7 +86,7 @@ class Recipe:
 RECIPES = {
     "dscnn": Recipe(36, 60, 10, 100, 32, _kws_lr),        # keyword_spotting/train.py: 36 epochs, steps 12/24
     "resnet8": Recipe(500, 20, 5, 32, 32, _ic_lr),        # image_classification/train.py: 0.99 decay per epoch
-    "mobilenetv1": Recipe(50, 8, 3, 50, 32, _vww_lr),     # visual_wake_words: 20 + 10 + 20 epochs
+    "mobilenetv1": Recipe(50, 40, 5, 50, 32, _vww_lr),    # visual_wake_words: 20 + 10 + 20 epochs
     "fcae": Recipe(100, 30, 10, 512, 64, _ad_lr),         # anomaly_detection: 100 epochs, batch 512
 }
 
@@ -287,6 +287,15 @@ def float_weights_path(net):
     return RESULTS_DIR / f"{net}-float.weights.h5"
 
 
+def save_float(model, net, ds, epochs, seed):
+    """Save trained float weights to :func:`float_weights_path` with a record of their data (``<net>-float.json``)
+    so :mod:`quant.search` reuses them for the same data set."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    model.save_weights(float_weights_path(net))
+    (RESULTS_DIR / f"{net}-float.json").write_text(json.dumps({"net": net, "dataset": ds.name, "epochs": epochs,
+                                                                "seed": seed}, indent=1) + "\n")
+
+
 def run(net, data_dir=None, epochs=None, qat_epochs=None, full=False, precision="8", seed=0, out="models",
         vectors=100, progress=True):
     """Train, quantize and export ``net``; returns the results written to ``build/quant/<net>.json``.
@@ -324,8 +333,7 @@ def run(net, data_dir=None, epochs=None, qat_epochs=None, full=False, precision=
 
     print(f"[{net}] float training, {epochs} epochs", flush=True)
     float_model = train_float(net, ds, epochs, seed, verbose, full)
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    float_model.save_weights(float_weights_path(net))
+    save_float(float_model, net, ds, epochs, seed)
     metric = metric_name(net)
     float_score = evaluate(float_model, net, ds)
     print(f"[{net}] float {metric} {float_score:.4f} on {ds.name} (test)", flush=True)

@@ -92,21 +92,26 @@ def test_untrained_export_is_reproducible(tmp_path):
         np.testing.assert_array_equal(b.arrays[key], value, err_msg=key)
 
 
-@pytest.mark.parametrize("prefix, bits", [("models/dscnn", None), ("models/uniform16/dscnn", 16),
-                                          ("models/uniform8/dscnn", 8), ("models/uniform4/dscnn", 4)])
-def test_shipped_dscnn_exports_are_trained_and_self_consistent(prefix, bits):
-    """The shipped DS-CNN exports (`python -m quant.ship dscnn`) record their training, reproduce their own test
-    vectors in hw.golden, and have the precision they claim (mixed = models/dscnn-mixed.json)."""
-    shipped = gnet.load(prefix)
+#: Nets `python -m quant.ship <net>` trained on proxy data, and the uniform widths it exports for each.
+TRAINED = {"dscnn": (16, 8, 4), "resnet8": (8, 4), "mobilenetv1": (8, 4), "fcae": (8, 4)}
+
+
+@pytest.mark.parametrize("net, bits", [(net, bits) for net, widths in TRAINED.items() for bits in (None, *widths)])
+def test_shipped_exports_are_trained_and_self_consistent(net, bits):
+    """The shipped exports (`python -m quant.ship <net>`) record their training on proxy data, reproduce their own
+    test vectors in hw.golden, and have the precision they claim (mixed = models/<net>-mixed.json)."""
+    shipped = gnet.load(f"models/{net}" if bits is None else f"models/uniform{bits}/{net}")
     training = shipped.meta["training"]
-    assert training["dataset"].startswith("proxy") and training["command"].startswith("python -m quant.ship dscnn")
+    assert training["dataset"].startswith("proxy") and training["command"].startswith(f"python -m quant.ship {net}")
     assert set(training["float_accuracy"]) == set(training["quantized_accuracy"]) == {"val", "test"}
     assert gnet.check_vectors(shipped) == {t: 0 for t in shipped.meta["vectors"]["tensors"]}
     exported = PrecisionConfig.from_dict(shipped.meta["precision"])
-    expected = PrecisionConfig.load("models/dscnn-mixed.json") if bits is None else \
-        PrecisionConfig.uniform("dscnn", bits)
+    expected = PrecisionConfig.load(f"models/{net}-mixed.json") if bits is None else \
+        PrecisionConfig.uniform(net, bits)
     widths = lambda cfg: {n: (p.weight_bits, p.act_bits) for n, p in cfg.layers.items()}  # noqa: E731
     assert widths(exported) == widths(expected)
+    # the engines have no left shift: every weighted layer's requant shift is >= 0 (quant.ship.no_left_shift)
+    assert all(min(shipped.arrays[n["shift"]]) >= 0 for n in shipped.nodes if "weights" in n)
 
 
 def test_export_refuses_unsupported_layers_and_quantizers(tmp_path):
