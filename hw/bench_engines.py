@@ -5,9 +5,12 @@ analytic cycle model (``hw.perf``); with ``--rtl`` (the default for the layers u
 RTL is also simulated (amaranth.sim, Wishbone memory model of ``hw.accel.sim``), its outputs checked bit-exactly
 against ``hw.golden`` and its ``CYCLES``/``COMPUTE_CYCLES`` registers recorded next to the model.
 
-Conv2D layers get the model only (their RTL runs in ``cocotb_tests/test_engine_conv.py`` on Verilator, which checks
-the model within 5 %); ``fits`` says whether one engine run holds the layer with these parameters (larger layers need
-the row tiling that is not implemented yet). Depthwise layers wait for their engine.
+Depthwise layers (DS-CNN and MobileNetV1-0.25 at 96 x 96, all 3 x 3) get the model, and the RTL for those up to
+``--rtl-max-dw-macs`` MACs that fit one engine run. Conv2D layers get the model only (their RTL runs in
+``cocotb_tests/test_engine_conv.py`` on Verilator, which checks the model within 5 %, as
+``cocotb_tests/test_engine_dwconv.py`` does for the depthwise shapes). ``runs`` is the number of engine runs the
+driver splits a layer into (``hw.perf.row_bands``: bands of output rows when the input or output exceeds the buffers;
+``no`` when the weights exceed them, in which case the model is of one run on an engine with large enough buffers).
 """
 
 import argparse
@@ -20,9 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from .params import EngineParams
-from .perf import conv2d_cycles, conv2d_fits, fc_layer_cycles
+from .perf import (conv2d_cycles, conv2d_layer_cycles, conv2d_runs, depthwise_conv2d_cycles,
+                   depthwise_conv2d_layer_cycles, depthwise_conv2d_runs, fc_layer_cycles, fc_tiles)
 
-__all__ = ["DENSE_LAYERS", "bench", "markdown", "main"]
+__all__ = ["DENSE_LAYERS", "CONV_LAYERS", "DEPTHWISE_LAYERS", "bench", "markdown", "main"]
 
 #: (net, layer, In, Out) of every dense layer of the four nets.
 DENSE_LAYERS = (
@@ -57,57 +61,96 @@ CONV_LAYERS = (
 )
 
 
-def _measure(params, n_in, n_out, bits, seed):
-    """Simulate one dense layer on the RTL; return summed (cycles, compute cycles) after checking the outputs."""
-    from .accel.driver import read_output
-    from .accel.fc import FullyConnectedEngine
-    from .accel.sim import random_dense_layer, run_engine
+#: (net, layer, input shape, kernel, strides, padding) of the depthwise layers (depth multiplier 1).
+DEPTHWISE_LAYERS = (
+    ("dscnn", "dw1..4", (25, 5, 64), (3, 3), (1, 1), "same"),
+    ("mobilenetv1", "dw1", (48, 48, 8), (3, 3), (1, 1), "same"),
+    ("mobilenetv1", "dw2", (48, 48, 16), (3, 3), (2, 2), "same"),
+    ("mobilenetv1", "dw3", (24, 24, 32), (3, 3), (1, 1), "same"),
+    ("mobilenetv1", "dw4", (24, 24, 32), (3, 3), (2, 2), "same"),
+    ("mobilenetv1", "dw5", (12, 12, 64), (3, 3), (1, 1), "same"),
+    ("mobilenetv1", "dw6", (12, 12, 64), (3, 3), (2, 2), "same"),
+    ("mobilenetv1", "dw7..11", (6, 6, 128), (3, 3), (1, 1), "same"),
+    ("mobilenetv1", "dw12", (6, 6, 128), (3, 3), (2, 2), "same"),
+    ("mobilenetv1", "dw13", (3, 3, 256), (3, 3), (1, 1), "same"),
+)
 
-    job, expected = random_dense_layer(np.random.default_rng(seed), params, n_in, n_out, bits)
-    memory, results = run_engine(FullyConnectedEngine(params), [job], max_cycles=2_000_000)
+
+def _measure(engine, what, job, expected):
+    """Simulate one layer's job on the RTL; return summed (cycles, compute cycles) after checking the outputs."""
+    from .accel.driver import read_output
+    from .accel.sim import run_engine
+
+    memory, results = run_engine(engine, [job], max_cycles=2_000_000)
     if any(r["status"]["done"] != 1 for r in results):
-        raise RuntimeError(f"dense {n_in}x{n_out} @ {bits} bit: engine reported {results}")
+        raise RuntimeError(f"{what}: engine reported {results}")
     if not np.array_equal(read_output(job, memory.words), expected):
-        raise RuntimeError(f"dense {n_in}x{n_out} @ {bits} bit: RTL output differs from hw.golden")
+        raise RuntimeError(f"{what}: RTL output differs from hw.golden")
     return sum(r["cycles"] for r in results), sum(r["compute_cycles"] for r in results)
 
 
-def bench(params, *, rtl_max_macs=1024, precisions=None):
-    """One record per (layer, precision): model cycles/utilization, and RTL cycles for small layers."""
+def _rtl_record(model, cycles, compute):
+    return {"cycles": cycles, "compute_cycles": compute,
+            "util_compute": model.macs / (compute * model.peak_macs_per_cycle),
+            "util_total": model.macs / (cycles * model.peak_macs_per_cycle),
+            "model_error": abs(model.total - cycles) / cycles}
+
+
+def bench(params, *, rtl_max_macs=1024, rtl_max_dw_macs=80_000, precisions=None):
+    """One record per (layer, precision): model cycles/utilization, and RTL cycles for small layers (dense layers up
+    to ``rtl_max_macs`` MACs, depthwise layers up to ``rtl_max_dw_macs`` that fit one engine run)."""
+    from .accel.dwconv import DepthwiseConv2dEngine
+    from .accel.fc import FullyConnectedEngine
+    from .accel.sim import random_dense_layer, random_depthwise_layer
+
     rows = []
     for net, layer, n_in, n_out in DENSE_LAYERS:
         for bits in precisions or params.precisions:
             model = fc_layer_cycles(params, n_in, n_out, bits)
             row = {"engine": "dense", "net": net, "layer": layer, "shape": [n_in, n_out], "bits": bits,
-                   "model": model.as_dict(), "rtl": None}
+                   "model": model.as_dict(), "rtl": None, "runs": len(fc_tiles(params, n_in, n_out, bits))}
             if n_in * n_out <= rtl_max_macs:
-                cycles, compute = _measure(params, n_in, n_out, bits, seed=n_in * n_out + bits)
-                row["rtl"] = {"cycles": cycles, "compute_cycles": compute,
-                              "util_compute": model.macs / (compute * model.peak_macs_per_cycle),
-                              "util_total": model.macs / (cycles * model.peak_macs_per_cycle),
-                              "model_error": abs(model.total - cycles) / cycles}
+                job, expected = random_dense_layer(np.random.default_rng(n_in * n_out + bits), params, n_in, n_out,
+                                                   bits)
+                row["rtl"] = _rtl_record(model, *_measure(FullyConnectedEngine(params),
+                                                          f"dense {n_in}x{n_out} @ {bits} bit", job, expected))
+            rows.append(row)
+    for net, layer, shape, kernel, strides, padding in DEPTHWISE_LAYERS:
+        for bits in precisions or params.precisions:
+            kw = dict(strides=strides, padding=padding)
+            runs = depthwise_conv2d_runs(params, shape, kernel, bits, **kw)
+            model = (depthwise_conv2d_layer_cycles if runs else depthwise_conv2d_cycles)(params, shape, kernel, bits,
+                                                                                           **kw)
+            row = {"engine": "depthwise", "net": net, "layer": layer, "shape": [*shape, *kernel],
+                   "strides": list(strides), "bits": bits, "model": model.as_dict(), "rtl": None, "runs": runs}
+            if runs == 1 and model.macs <= rtl_max_dw_macs:
+                job, expected = random_depthwise_layer(np.random.default_rng(model.macs + bits), params, shape,
+                                                       kernel, bits, relu=True, **kw)
+                row["rtl"] = _rtl_record(model, *_measure(DepthwiseConv2dEngine(params),
+                                                          f"depthwise {shape} @ {bits} bit", job, expected))
             rows.append(row)
     for net, layer, shape, kernel, cout, strides, padding in CONV_LAYERS:
         for bits in precisions or params.precisions:
             kw = dict(strides=strides, padding=padding)
-            model = conv2d_cycles(params, shape, kernel, cout, bits, **kw)
+            runs = conv2d_runs(params, shape, kernel, cout, bits, **kw)
+            model = (conv2d_layer_cycles if runs else conv2d_cycles)(params, shape, kernel, cout, bits, **kw)
             rows.append({"engine": "conv2d", "net": net, "layer": layer, "shape": [*shape, *kernel, cout],
                          "strides": list(strides), "bits": bits, "model": model.as_dict(), "rtl": None,
-                         "fits": conv2d_fits(params, shape, kernel, cout, bits, **kw)})
+                         "runs": runs})
     return rows
 
 
 def markdown(rows):
     """A Markdown table of :func:`bench` records."""
     out = ["| engine | layer | shape | bits | cycles (model) | cycles (RTL) | compute util. | end-to-end util. "
-           "| fits |",
+           "| runs |",
            "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         m, rtl = r["model"], r["rtl"]
         util = rtl or m
         out.append(f"| {r['engine']} | {r['net']}/{r['layer']} | {'x'.join(map(str, r['shape']))} | {r['bits']} | "
                    f"{m['total']} | {rtl['cycles'] if rtl else '-'} | {util['util_compute']:.1%} | "
-                   f"{util['util_total']:.1%} | {'yes' if r.get('fits', True) else 'no'} |")
+                   f"{util['util_total']:.1%} | {r['runs'] or 'no'} |")
     return "\n".join(out)
 
 
@@ -115,11 +158,14 @@ def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m hw.bench_engines", description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, default=Path("build/bench_engines.json"))
     ap.add_argument("--rtl-max-macs", type=int, default=1024,
-                    help="simulate the RTL of layers with at most this many MACs (0: model only; default 1024)")
+                    help="simulate the RTL of dense layers with at most this many MACs (0: model only; default 1024)")
+    ap.add_argument("--rtl-max-dw-macs", type=int, default=80_000,
+                    help="simulate the RTL of depthwise layers with at most this many MACs that fit one engine run "
+                         "(0: model only; default 80000: DS-CNN and the late MobileNet layers)")
     args = ap.parse_args(argv)
     params = EngineParams()
     t0 = time.time()
-    rows = bench(params, rtl_max_macs=args.rtl_max_macs)
+    rows = bench(params, rtl_max_macs=args.rtl_max_macs, rtl_max_dw_macs=args.rtl_max_dw_macs)
     record = {"command": "python -m hw.bench_engines " + " ".join(argv if argv is not None else sys.argv[1:]),
               "params": params.as_dict(), "memory_model": "hw.accel.sim.WishboneMemory, wait=0",
               "machine": f"{platform.machine()} {platform.python_implementation()} {platform.python_version()}",

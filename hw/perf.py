@@ -1,8 +1,11 @@
 """Analytic cycle model of the stacc engines, so design-space sweeps need no RTL simulation.
 
-The model follows the engines' control FSMs phase by phase (``tests/test_perf.py`` checks it against the RTL within
-5 % on every measured layer; for the dense engine it is exact). DMA costs are those of ``hw.accel.dma`` with a target
-that acknowledges one cycle after a new request plus ``wait`` wait states (the memory model of ``hw.accel.sim``).
+The model follows the engines' control FSMs phase by phase (the engine tests check it against the RTL within 5 % on
+every measured layer, and exactly for the dense engine and the requantizer-paced cases). DMA costs are those of
+``hw.accel.dma`` with a target that acknowledges one cycle after a new request plus ``wait`` wait states (the memory
+model of ``hw.accel.sim``). ``*_cycles`` model one engine run (the input rows its windows read, all output rows);
+``*_layer_cycles`` a whole layer as the driver runs it (dense: output tiles, :func:`fc_tiles`; conv2d / depthwise:
+bands of output rows, :func:`row_bands`).
 
 Utilization is ``useful MACs / (cycles * P * lanes)`` where ``lanes = mul_width // bits``: the fraction of the ST
 lanes doing useful products, over the compute phase and end to end (including DMA).
@@ -10,11 +13,13 @@ lanes doing useful products, over the compute phase and end to end (including DM
 
 from dataclasses import asdict, dataclass
 
+from .golden.layers import axis_geometry
 from .layout import row_words
 from .params import EngineParams
 
-__all__ = ["LayerCycles", "conv2d_cycles", "conv2d_fits", "depthwise_conv2d_cycles", "depthwise_conv2d_fits",
-           "fc_cycles", "fc_layer_cycles", "fc_max_outputs", "fc_tiles"]
+__all__ = ["LayerCycles", "Band", "default_requantizers", "row_bands", "conv2d_cycles", "conv2d_fits", "conv2d_runs",
+           "conv2d_layer_cycles", "depthwise_conv2d_cycles", "depthwise_conv2d_fits", "depthwise_conv2d_runs",
+           "depthwise_conv2d_layer_cycles", "fc_cycles", "fc_layer_cycles", "fc_max_outputs", "fc_tiles"]
 
 
 @dataclass(frozen=True)
@@ -41,101 +46,231 @@ def _bus_words(n, bits, params):
     return row_words(n, bits, params.bus_width) // (params.bus_width // 32)
 
 
-def _engine_cycles(p, *, pixels, in_words, k_group, row_words_w, n_out, out_row, bits, mul_pipeline, wait):
+def default_requantizers(params, kind):
+    """Requantizers an engine of ``kind`` (``"dense"``, ``"conv2d"`` or ``"depthwise"``) has unless told otherwise.
+
+    Conv2D / dense: 1 (their groups are ``KH*KW*ceil(Cin/lanes)`` words, rarely shorter than P). Depthwise: the
+    fewest (a power of two) that keep a 3 x 3 kernel at the narrowest precision compute-bound, i.e.
+    ``P / R <= ceil(9 / max lanes)``: 2 for P = 4, 4 for P = 8.
+    """
+    if kind != "depthwise":
+        return 1
+    k = -(-9 // max(params.lanes))
+    r = -(-params.macs // k)
+    return min(params.macs, 1 << (r - 1).bit_length())
+
+
+def _compute_cycles(p, *, groups, k, last, o_bits, requantizers, mul_pipeline):
+    """Compute phase of ``groups`` channel groups of ``k`` multiplier words (``last`` channels in the final one).
+
+    Requantization takes a group in beats of ``E = min(requantizers, bus_width / o_bits)`` channels, and a group's
+    last word issues at least ``P / E`` cycles after the previous group's (``RequantPacker.pace``), so groups follow
+    each other every ``max(k, P / E)`` cycles; then the multiplier pipeline and the last group's beats drain.
+    """
+    beat = min(requantizers, p.bus_width // o_bits, p.macs)
+    return k + (groups - 1) * max(k, p.macs // beat) + (1 + mul_pipeline) + -(-last // beat) + 4
+
+
+def _engine_cycles(p, *, pixels, in_words, k_group, row_words_w, n_out, out_row, o_bits, mul_pipeline, wait,
+                   requantizers):
     """Cycles of one run of the channel-reduction datapath shared by the conv2d and dense engines."""
     per_word = 2 + wait
     bias = _bus_words(n_out, 32, p)
     dma = per_word * (2 * bias + in_words + n_out * row_words_w) + per_word * pixels * out_row + 1
-    lat = 1 + mul_pipeline
     groups = -(-n_out // p.macs)
-    compute = 0
-    for g in range(groups):
-        cnt = min(p.macs, n_out - g * p.macs)
-        wait_cycles = lat + cnt + 2 if k_group < p.macs + 2 else 0      # short groups wait for the requantizer
-        compute += pixels * (k_group + wait_cycles)
-        if g == groups - 1:
-            compute += (lat + cnt + 4) - wait_cycles                    # the very last group drains instead
+    compute = _compute_cycles(p, groups=pixels * groups, k=k_group, last=n_out - (groups - 1) * p.macs,
+                              o_bits=o_bits, requantizers=requantizers, mul_pipeline=mul_pipeline)
     return 1 + dma + compute, compute
 
 
 def conv2d_cycles(params, in_shape, kernel, n_out, bits, o_bits=None, *, strides=(1, 1), padding="valid",
-                  mul_pipeline=1, wait=0):
+                  mul_pipeline=1, wait=0, requantizers=None):
     """Cycles of one ``Conv2dEngine`` run: ``in_shape = (H, W, Cin)``, ``kernel = (KH, KW)``, ``n_out`` channels.
 
-    Counted like the ``CYCLES`` register: from the cycle after the start pulse to the done flag.
+    Counted like the ``CYCLES`` register: from the cycle after the start pulse to the done flag. ``requantizers``
+    is the engine's (default :func:`default_requantizers`).
     """
     p = params
     o_bits = o_bits or bits
     p.mode_of(bits), p.mode_of(o_bits)
-    (h, w, cin), (kh, kw) = in_shape, kernel
-    oh, ow = _output_size(h, kh, strides[0], padding), _output_size(w, kw, strides[1], padding)
+    w, cin = in_shape[1:]
+    ow = _output_size(w, kernel[1], strides[1], padding)
+    (band,) = row_bands(p, in_shape, kernel, n_out, bits, o_bits, strides=strides, padding=padding, fit=False)
+    return _conv2d_run(p, band.in_rows * w, band.rows * ow, cin, kernel, n_out, bits, o_bits, mul_pipeline, wait,
+                       requantizers)
+
+
+def _conv2d_run(p, in_pixels, pixels, cin, kernel, n_out, bits, o_bits, mul_pipeline, wait, requantizers):
+    kh, kw = kernel
     lanes = p.mul_width // bits
     rc = _bus_words(cin, bits, p)
-    total, compute = _engine_cycles(p, pixels=oh * ow, in_words=h * w * rc, k_group=kh * kw * -(-cin // lanes),
+    total, compute = _engine_cycles(p, pixels=pixels, in_words=in_pixels * rc, k_group=kh * kw * -(-cin // lanes),
                                     row_words_w=kh * kw * rc, n_out=n_out, out_row=_bus_words(n_out, o_bits, p),
-                                    bits=bits, mul_pipeline=mul_pipeline, wait=wait)
-    return LayerCycles(total=total, compute=compute, macs=oh * ow * kh * kw * cin * n_out,
+                                    o_bits=o_bits, mul_pipeline=mul_pipeline, wait=wait,
+                                    requantizers=requantizers or default_requantizers(p, "conv2d"))
+    return LayerCycles(total=total, compute=compute, macs=pixels * kh * kw * cin * n_out,
                        peak_macs_per_cycle=p.macs * lanes)
 
 
 def conv2d_fits(params, in_shape, kernel, n_out, bits, o_bits=None, *, strides=(1, 1), padding="valid"):
     """Whether one ``Conv2dEngine`` run holds the layer (input, weights, output and channels within the buffers)."""
-    p = params
-    o_bits = o_bits or bits
-    (h, w, cin), (kh, kw) = in_shape, kernel
-    oh, ow = _output_size(h, kh, strides[0], padding), _output_size(w, kw, strides[1], padding)
-    rc = _bus_words(cin, bits, p)
-    return (h * w * rc <= p.act_words and -(-n_out // p.macs) * kh * kw * rc <= p.weight_words // p.macs
-            and oh * ow * _bus_words(n_out, o_bits, p) <= p.out_words and n_out <= p.out_channels)
+    return conv2d_runs(params, in_shape, kernel, n_out, bits, o_bits, strides=strides, padding=padding) == 1
 
 
 def depthwise_conv2d_cycles(params, in_shape, kernel, bits, o_bits=None, *, strides=(1, 1), padding="valid",
-                            mul_pipeline=1, wait=0):
+                            mul_pipeline=1, wait=0, requantizers=None):
     """Cycles of one ``DepthwiseConv2dEngine`` run: ``in_shape = (H, W, C)``, ``kernel = (KH, KW)``.
 
-    The reduction runs over the ``KH*KW`` taps: ``K = ceil(KH*KW / lanes)`` multiplier words a group of P channels,
-    and a group's last word issues at least P cycles after the previous group's (the requantizer takes one value a
-    cycle), so groups follow each other every ``max(K, P)`` cycles; then the pipeline and requantizer drain.
+    The reduction runs over the ``KH*KW`` taps: ``K = ceil(KH*KW / lanes)`` multiplier words a group of P channels;
+    groups follow each other every ``max(K, P / E)`` cycles (``E`` channels requantized a cycle, see
+    :func:`default_requantizers`).
     """
     p = params
     o_bits = o_bits or bits
     p.mode_of(bits), p.mode_of(o_bits)
-    (h, w, c), (kh, kw) = in_shape, kernel
-    oh, ow = _output_size(h, kh, strides[0], padding), _output_size(w, kw, strides[1], padding)
+    w, c = in_shape[1:]
+    ow = _output_size(w, kernel[1], strides[1], padding)
+    (band,) = row_bands(p, in_shape, kernel, c, bits, o_bits, strides=strides, padding=padding, fit=False)
+    return _depthwise_run(p, band.in_rows * w, band.rows * ow, c, kernel, bits, o_bits, mul_pipeline, wait,
+                          requantizers)
+
+
+def _depthwise_run(p, in_pixels, pixels, c, kernel, bits, o_bits, mul_pipeline, wait, requantizers):
+    kh, kw = kernel
     lanes = p.mul_width // bits
     per_word = 2 + wait
-    k = -(-(kh * kw) // lanes)                                  # multiplier words a group
-    groups = oh * ow * -(-c // p.macs)
-    last = c - (-(-c // p.macs) - 1) * p.macs                   # channels in a pixel's last group
-    dma = per_word * (2 * _bus_words(c, 32, p) + h * w * _bus_words(c, bits, p) + c * _bus_words(kh * kw, bits, p)
-                      + oh * ow * _bus_words(c, o_bits, p)) + 1
-    compute = k + (groups - 1) * max(k, p.macs) + (1 + mul_pipeline) + last + 4
-    total = 1 + dma + compute
-    return LayerCycles(total=total, compute=compute, macs=oh * ow * kh * kw * c, peak_macs_per_cycle=p.macs * lanes)
+    groups = -(-c // p.macs)
+    dma = per_word * (2 * _bus_words(c, 32, p) + in_pixels * _bus_words(c, bits, p)
+                      + c * _bus_words(kh * kw, bits, p) + pixels * _bus_words(c, o_bits, p)) + 1
+    compute = _compute_cycles(p, groups=pixels * groups, k=-(-(kh * kw) // lanes), last=c - (groups - 1) * p.macs,
+                              o_bits=o_bits, mul_pipeline=mul_pipeline,
+                              requantizers=requantizers or default_requantizers(p, "depthwise"))
+    return LayerCycles(total=1 + dma + compute, compute=compute, macs=pixels * kh * kw * c,
+                       peak_macs_per_cycle=p.macs * lanes)
 
 
 def depthwise_conv2d_fits(params, in_shape, kernel, bits, o_bits=None, *, strides=(1, 1), padding="valid"):
     """Whether one ``DepthwiseConv2dEngine`` run holds the layer (input, weights, output, channels)."""
+    return depthwise_conv2d_runs(params, in_shape, kernel, bits, o_bits, strides=strides, padding=padding) == 1
+
+
+@dataclass(frozen=True)
+class Band:
+    """Output rows ``[row, row + rows)`` of a conv2d / depthwise layer run as one engine job: the input rows
+    ``[in_row, in_row + in_rows)`` they read and the zero rows above them (``pad_top``; rows past the input's end are
+    padding too)."""
+    row: int
+    rows: int
+    in_row: int
+    in_rows: int
+    pad_top: int
+
+
+def row_bands(params, in_shape, kernel, n_out, bits, o_bits=None, *, strides=(1, 1), padding="valid", what="layer",
+              fit=True):
+    """Split a conv2d / depthwise layer into bands of output rows whose input rows (with the halo of ``KH - SH``
+    rows their windows share) fit ``act_words`` and whose output rows fit ``out_words``: a list of :class:`Band`.
+
+    One band (one engine run) when the layer fits, or always with ``fit=False``; otherwise bands as tall as fit, top
+    to bottom. A band reads only the input rows its windows touch (a ``"valid"`` layer may leave the last rows
+    unread). Raises ``ValueError`` naming the buffer if not even one output row fits. Weights and channel counts are
+    not split.
+    """
     p = params
     o_bits = o_bits or bits
-    (h, w, c), (kh, kw) = in_shape, kernel
-    oh, ow = _output_size(h, kh, strides[0], padding), _output_size(w, kw, strides[1], padding)
-    return (h * w * _bus_words(c, bits, p) <= p.act_words
-            and -(-c // p.macs) * _bus_words(kh * kw, bits, p) <= p.weight_words // p.macs
-            and oh * ow * _bus_words(c, o_bits, p) <= p.out_words and c <= p.out_channels)
+    (h, w, cin), (kh, kw) = in_shape, kernel
+    sh = strides[0]
+    oh, pt, _ = axis_geometry(h, kh, sh, padding, "height")
+    ow = axis_geometry(w, kw, strides[1], padding, "width")[0]
+    rc, ro = _bus_words(cin, bits, p), _bus_words(n_out, o_bits, p)
+
+    def band(row, rows):
+        first, end = max(0, row * sh - pt), min(h, (row + rows - 1) * sh - pt + kh)
+        return Band(row, rows, first, end - first, max(0, pt - row * sh))
+
+    if not fit:
+        return [band(0, oh)]
+    bands, rows = [], oh
+    while sum(b.rows for b in bands) < oh:
+        row = sum(b.rows for b in bands)
+        rows = min(rows, oh - row)
+        while rows and (band(row, rows).in_rows * w * rc > p.act_words or rows * ow * ro > p.out_words):
+            rows -= 1
+        if not rows:
+            one = band(row, 1)
+            for buf, need, have in (("input", one.in_rows * w * rc, p.act_words), ("output", ow * ro, p.out_words)):
+                if need > have:
+                    raise ValueError(f"{what}: the {buf} need {need} bus words for one output row "
+                                     f"({one.in_rows} input rows) but the engine holds {have}; enlarge the buffer")
+        bands.append(band(row, rows))
+    return bands
+
+
+def conv2d_layer_cycles(params, in_shape, kernel, n_out, bits, o_bits=None, *, strides=(1, 1), padding="valid",
+                        mul_pipeline=1, wait=0, requantizers=None):
+    """Cycles of a whole conv2d layer: the sum over its :func:`row_bands`, one ``Conv2dEngine`` run each."""
+    o_bits = o_bits or bits
+    w, cin = in_shape[1:]
+    ow = _output_size(w, kernel[1], strides[1], padding)
+    return _sum([_conv2d_run(params, b.in_rows * w, b.rows * ow, cin, kernel, n_out, bits, o_bits, mul_pipeline,
+                             wait, requantizers)
+                 for b in row_bands(params, in_shape, kernel, n_out, bits, o_bits, strides=strides,
+                                    padding=padding)])
+
+
+def depthwise_conv2d_layer_cycles(params, in_shape, kernel, bits, o_bits=None, *, strides=(1, 1), padding="valid",
+                                  mul_pipeline=1, wait=0, requantizers=None):
+    """Cycles of a whole depthwise layer: the sum over its :func:`row_bands`, one ``DepthwiseConv2dEngine`` run
+    each."""
+    o_bits = o_bits or bits
+    w, c = in_shape[1:]
+    ow = _output_size(w, kernel[1], strides[1], padding)
+    return _sum([_depthwise_run(params, b.in_rows * w, b.rows * ow, c, kernel, bits, o_bits, mul_pipeline, wait,
+                                requantizers)
+                 for b in row_bands(params, in_shape, kernel, c, bits, o_bits, strides=strides, padding=padding)])
+
+
+def conv2d_runs(params, in_shape, kernel, n_out, bits, o_bits=None, *, strides=(1, 1), padding="valid"):
+    """Engine runs ``hw.accel.driver.conv2d_job`` splits a conv2d layer into (its :func:`row_bands`), or 0 if the
+    weights or output channels exceed the engine or not even one output row fits."""
+    p = params
+    rc = _bus_words(in_shape[2], bits, p)
+    if -(-n_out // p.macs) * kernel[0] * kernel[1] * rc > p.weight_words // p.macs or n_out > p.out_channels:
+        return 0
+    return _band_count(p, in_shape, kernel, n_out, bits, o_bits, strides, padding)
+
+
+def depthwise_conv2d_runs(params, in_shape, kernel, bits, o_bits=None, *, strides=(1, 1), padding="valid"):
+    """Engine runs ``hw.accel.driver.depthwise_conv2d_job`` splits a depthwise layer into, or 0 if it cannot."""
+    p = params
+    c = in_shape[2]
+    if -(-c // p.macs) * _bus_words(kernel[0] * kernel[1], bits, p) > p.weight_words // p.macs or c > p.out_channels:
+        return 0
+    return _band_count(p, in_shape, kernel, c, bits, o_bits, strides, padding)
+
+
+def _band_count(p, in_shape, kernel, n_out, bits, o_bits, strides, padding):
+    try:
+        return len(row_bands(p, in_shape, kernel, n_out, bits, o_bits, strides=strides, padding=padding))
+    except ValueError:
+        return 0
+
+
+def _sum(runs):
+    return LayerCycles(total=sum(r.total for r in runs), compute=sum(r.compute for r in runs),
+                       macs=sum(r.macs for r in runs), peak_macs_per_cycle=runs[0].peak_macs_per_cycle)
 
 
 def _output_size(size, k, stride, padding):
-    """TensorFlow's output size (``hw.golden.layers`` semantics)."""
-    if padding == "same":
-        return -(-size // stride)
-    return (size - k) // stride + 1
+    """TensorFlow's output size (``hw.golden.axis_geometry``)."""
+    return axis_geometry(size, k, stride, padding)[0]
 
 
-def fc_cycles(params, n_in, n_out, bits, o_bits=None, *, mul_pipeline=1, wait=0):
+def fc_cycles(params, n_in, n_out, bits, o_bits=None, *, mul_pipeline=1, wait=0, requantizers=None):
     """Cycles of one ``FullyConnectedEngine`` run (``n_in`` inputs, ``n_out`` outputs): a 1 x 1 conv2d."""
     p = params if isinstance(params, EngineParams) else EngineParams(**params)
-    return conv2d_cycles(p, (1, 1, n_in), (1, 1), n_out, bits, o_bits, mul_pipeline=mul_pipeline, wait=wait)
+    return conv2d_cycles(p, (1, 1, n_in), (1, 1), n_out, bits, o_bits, mul_pipeline=mul_pipeline, wait=wait,
+                         requantizers=requantizers)
 
 
 def fc_max_outputs(params, n_in, bits):
@@ -159,9 +294,8 @@ def fc_tiles(params, n_in, n_out, bits):
     return [min(limit, n_out - s) for s in range(0, n_out, limit)]
 
 
-def fc_layer_cycles(params, n_in, n_out, bits, o_bits=None, *, mul_pipeline=1, wait=0):
+def fc_layer_cycles(params, n_in, n_out, bits, o_bits=None, *, mul_pipeline=1, wait=0, requantizers=None):
     """Cycles of a whole dense layer: the sum over its output tiles (:func:`fc_tiles`), one engine run each."""
-    runs = [fc_cycles(params, n_in, n, bits, o_bits, mul_pipeline=mul_pipeline, wait=wait)
-            for n in fc_tiles(params, n_in, n_out, bits)]
-    return LayerCycles(total=sum(r.total for r in runs), compute=sum(r.compute for r in runs),
-                       macs=sum(r.macs for r in runs), peak_macs_per_cycle=runs[0].peak_macs_per_cycle)
+    return _sum([fc_cycles(params, n_in, n, bits, o_bits, mul_pipeline=mul_pipeline, wait=wait,
+                           requantizers=requantizers)
+                 for n in fc_tiles(params, n_in, n_out, bits)])

@@ -8,7 +8,7 @@ from hw.accel.conv import Conv2dEngine
 from hw.accel.driver import read_output
 from hw.accel.sim import random_conv2d_layer, run_engine
 from hw.params import EngineParams
-from hw.perf import conv2d_cycles
+from hw.perf import conv2d_cycles, conv2d_fits, conv2d_layer_cycles
 
 
 def check(params, layers, mul_pipeline=1):
@@ -33,6 +33,24 @@ def test_conv_vs_golden_and_cycle_model(in_shape, kernel, cout, bits, strides, p
     model = conv2d_cycles(p, in_shape, kernel, cout, bits, strides=strides, padding=padding)
     assert abs(model.total - res["cycles"]) <= 0.05 * res["cycles"]
     assert abs(model.compute - res["compute_cycles"]) <= 0.05 * res["compute_cycles"]
+
+
+@pytest.mark.parametrize("in_shape, cout, bits, o_bits, requantizers", [
+    ((3, 3, 8), 9, 8, 8, 1),      # 4-word groups, 4 beats: a group every 4 cycles (was 4 + 2 + 4 + 2)
+    ((3, 3, 8), 9, 4, 4, 1),      # 2-word groups wait for 4 beats
+    ((3, 3, 8), 9, 4, 4, 2),      # two requantizers: 2 beats, a group every 2 cycles (MobileNet pw1 at 4 bit)
+    ((3, 2, 4), 6, 4, 16, 4),     # 16-bit outputs: 2 a bus word, so 2 beats even with 4 requantizers
+])
+def test_short_groups_paced_by_requantization_beats(in_shape, cout, bits, o_bits, requantizers):
+    """Pointwise layers with few input channels: groups shorter than P follow each other every max(K, P / E) cycles;
+    bit-exact and cycle-exact against the model."""
+    p = EngineParams()
+    job, expected = random_conv2d_layer(np.random.default_rng(cout + bits), p, in_shape, (1, 1), cout, bits,
+                                        o_bits=o_bits, relu=True)
+    memory, res = run_engine(Conv2dEngine(p, requantizers=requantizers), [job])
+    np.testing.assert_array_equal(read_output(job, memory.words), expected)
+    model = conv2d_cycles(p, in_shape, (1, 1), cout, bits, o_bits, requantizers=requantizers)
+    assert (model.total, model.compute) == (res[0]["cycles"], res[0]["compute_cycles"])
 
 
 def test_dscnn_first_conv_geometry_back_to_back():
@@ -66,9 +84,32 @@ def test_bad_configuration_sets_error_and_touches_no_memory(change, code):
     np.testing.assert_array_equal(read_output(good[0], memory.words), good[1])
 
 
-def test_driver_refuses_oversized_layer():
-    with pytest.raises(ValueError, match="the input need 2500 but the engine holds 64"):
+def test_driver_refuses_layer_without_one_fitting_row():
+    """50 columns x 3 input rows (one output row's windows) need 150 words: no band fits 64."""
+    with pytest.raises(ValueError, match=r"the input need 150 bus words for one output row \(3 input rows\) but the "
+                                         r"engine holds 64"):
         random_conv2d_layer(np.random.default_rng(0), EngineParams(act_words=64), (50, 50, 2), (3, 3), 2, 16)
+    with pytest.raises(ValueError, match="the output need 10 bus words for one output row .* holds 8"):
+        random_conv2d_layer(np.random.default_rng(0), EngineParams(out_words=8), (4, 10, 2), (3, 3), 2, 16,
+                            padding="same")
+
+
+@pytest.mark.parametrize("in_shape, kernel, cout, bits, strides, padding, buffers, bands", [
+    ((9, 5, 3), (3, 3), 5, 8, (1, 1), "same", {"act_words": 16}, 8),       # halo rows, padding in the first band
+    ((11, 4, 2), (3, 2), 3, 16, (2, 2), "same", {"act_words": 16}, 5),     # stride 2: bands start on even rows
+    ((8, 3, 4), (2, 3), 6, 4, (1, 1), "valid", {"out_words": 4}, 2),       # output-bound bands
+])
+def test_large_layer_runs_as_row_bands(in_shape, kernel, cout, bits, strides, padding, buffers, bands):
+    """Row bands (hw.perf.row_bands): one run per band, the output equal to hw.golden, the cycles to the model."""
+    p = EngineParams(**buffers)
+    assert not conv2d_fits(p, in_shape, kernel, cout, bits, strides=strides, padding=padding)
+    layer = random_conv2d_layer(np.random.default_rng(sum(in_shape)), p, in_shape, kernel, cout, bits,
+                                strides=strides, padding=padding, relu=True)
+    assert len(layer[0].runs) == bands
+    res = check(p, [layer])
+    model = conv2d_layer_cycles(p, in_shape, kernel, cout, bits, strides=strides, padding=padding)
+    total, compute = sum(r["cycles"] for r in res), sum(r["compute_cycles"] for r in res)
+    assert abs(model.total - total) <= 0.05 * total and abs(model.compute - compute) <= 0.05 * compute
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from hw.golden import (
-    add, align, avg_pool2d, clip, conv2d, dense, depthwise_conv2d, global_avg_pool, relu,
+    add, align, avg_pool2d, axis_geometry, clip, conv2d, dense, depthwise_conv2d, global_avg_pool, padding_mode, relu,
 )
 
 BIG = 2**15
@@ -142,6 +142,41 @@ def test_conv2d_same_padding_puts_the_extra_row_after():
     w = np.ones((1, 2, 1, 1), np.int64)
     np.testing.assert_array_equal(conv2d(x, w, padding="same")[0, :, 0], [11, 110, 1100, 1000])
     np.testing.assert_array_equal(conv2d(x, w, padding="valid")[0, :, 0], [11, 110, 1100])
+
+
+@pytest.mark.parametrize("size, k, stride, padding, expected", [
+    (4, 2, 1, "same", (4, 0, 1)),          # odd total: the extra column goes after
+    (5, 3, 1, "SAME", (5, 1, 1)),
+    (96, 3, 2, "same", (48, 0, 1)),        # MobileNetV1 stride-2 3x3 on an even input
+    (49, 10, 2, "same", (25, 4, 5)),       # DS-CNN's 10x4 front end, rows
+    (7, 1, 3, "same", (3, 0, 0)),          # (out - 1) * stride + k < size: no padding
+    (7, 3, 2, "valid", (3, 0, 0)),
+    (3, 3, 1, "Valid", (1, 0, 0)),
+])
+def test_axis_geometry_is_tensorflows(size, k, stride, padding, expected):
+    assert axis_geometry(size, k, stride, padding, "height") == expected
+
+
+@pytest.mark.parametrize("size, k, stride, padding", [(1, 1, 1, "same"), (6, 3, 1, "same"), (8, 3, 2, "same"),
+                                                     (7, 4, 3, "same"), (6, 3, 1, "valid"), (9, 2, 2, "valid")])
+def test_axis_geometry_matches_conv2d_output(size, k, stride, padding):
+    """The geometry the engines' driver programs is the one the golden convolution computes with."""
+    out, before, after = axis_geometry(size, k, stride, padding)
+    x = np.arange(1, size + 1).reshape(1, size, 1)
+    y = conv2d(x, np.ones((1, k, 1, 1), np.int64), strides=(1, stride), padding=padding)[0, :, 0]
+    assert y.shape == (out,)
+    padded = np.concatenate([np.zeros(before, np.int64), x[0, :, 0], np.zeros(after, np.int64)])
+    np.testing.assert_array_equal(y, [padded[i * stride:i * stride + k].sum() for i in range(out)])
+
+
+def test_padding_mode_and_axis_geometry_refuse_bad_values():
+    assert padding_mode("VALID") == "valid"
+    with pytest.raises(ValueError, match="not 'full'"):
+        padding_mode("full")
+    with pytest.raises(ValueError, match="kernel width 5 is bigger than the input width 4"):
+        axis_geometry(4, 5, 1, "valid", "width")
+    with pytest.raises(ValueError, match="input height must be at least 1, not 0"):
+        axis_geometry(0, 1, 1, "same", "height")
 
 
 def test_conv2d_wraps_to_acc_bits():

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import layout
-from ..golden import check_range
+from ..golden import axis_geometry, check_range
 from ..params import EngineParams
-from ..perf import fc_tiles
+from ..perf import fc_tiles, row_bands
 
 __all__ = ["Job", "dense_job", "conv2d_job", "depthwise_conv2d_job", "read_output"]
 
@@ -112,44 +112,52 @@ def _spatial_job(p, kind, x, w, weight_words, weight_need, cout, bias, multiplie
     """The :class:`Job` of a conv2d-like layer: TensorFlow geometry, buffer checks, memory image, register values.
 
     ``weight_words`` is the layer's weight image (``hw.layout``), ``weight_need`` the words one MAC bank must hold.
+    A layer whose input or output exceeds the buffers runs as bands of output rows (``hw.perf.row_bands``), one run
+    each, reading its rows of the one input image (with the halo rows its windows need) and writing its rows of the
+    one output.
     """
-    from ..golden.layers import _axis_geometry, _padding          # TensorFlow's geometry, defined once
     (h, wd, cin), (kh, kw) = x.shape, w.shape[:2]
     sh_, sw_ = strides
-    padding = _padding(padding)
-    oh, pt, _ = _axis_geometry(h, kh, sh_, padding, "height")
-    ow, pl, _ = _axis_geometry(wd, kw, sw_, padding, "width")
+    oh, pt, _ = axis_geometry(h, kh, sh_, padding, "height")     # TensorFlow's geometry, defined once
+    ow, pl, _ = axis_geometry(wd, kw, sw_, padding, "width")
     k32 = p.bus_width // 32
     rc = layout.row_words(cin, a_bits, p.bus_width) // k32
     ro = layout.row_words(cout, o_bits, p.bus_width) // k32
-    for what, need, have in (("input", h * wd * rc, p.act_words),
-                             ("weights per MAC bank", weight_need, p.weight_words // p.macs),
-                             ("output", oh * ow * ro, p.out_words), ("output channels", cout, p.out_channels)):
+    what = f"{kind} {x.shape} * {w.shape}"
+    for buf, need, have in (("weights per MAC bank", weight_need, p.weight_words // p.macs),
+                            ("output channels", cout, p.out_channels)):
         if need > have:
-            raise ValueError(f"{kind} {x.shape} * {w.shape}: the {what} need {need} but the engine holds {have}; "
-                             f"split the layer or enlarge the buffer")
+            raise ValueError(f"{what}: the {buf} need {need} but the engine holds {have}; split the layer or enlarge "
+                             f"the buffer")
+    bands = row_bands(p, x.shape, (kh, kw), cout, a_bits, o_bits, strides=strides, padding=padding, what=what)
     bias = np.broadcast_to(np.asarray(0 if bias is None else bias), (cout,))
     mem = _Allocator(p, base)
-    regs = dict(
-        a_mode=modes[0], a_signed=int(a_signed), w_mode=modes[1], w_signed=int(w_signed), o_mode=modes[2],
-        o_signed=int(o_signed), relu=int(relu), in_h=h, in_w=wd, cin=cin, cout=cout, kh=kh, kw=kw, stride_h=sh_,
-        stride_w=sw_, out_h=oh, out_w=ow, pad_top=pt, pad_left=pl,
+    addr = dict(
         addr_in=mem.place(layout.activation_words(x, a_bits, a_signed, p.bus_width)),
         addr_w=mem.place(weight_words),
         addr_bias=mem.place(layout.bias_words(bias, p.bus_width)),
         addr_rq=mem.place(layout.requant_words(multiplier, shift, cout, p.requant_mul_bits, p.requant_shift_bits,
                                                p.bus_width)),
+        addr_out=mem.reserve(oh * ow * layout.row_words(cout, o_bits, p.bus_width)),
     )
-    regs["addr_out"] = mem.reserve(oh * ow * layout.row_words(cout, o_bits, p.bus_width))
-    return Job([regs], mem.memory, regs["addr_out"], (oh, ow, cout), o_bits, bool(o_signed), p)
+    runs = [dict(
+        a_mode=modes[0], a_signed=int(a_signed), w_mode=modes[1], w_signed=int(w_signed), o_mode=modes[2],
+        o_signed=int(o_signed), relu=int(relu), in_h=b.in_rows, in_w=wd, cin=cin, cout=cout, kh=kh, kw=kw,
+        stride_h=sh_, stride_w=sw_, out_h=b.rows, out_w=ow, pad_top=b.pad_top, pad_left=pl,
+        addr_in=addr["addr_in"] + b.in_row * wd * rc * p.bus_bytes, addr_w=addr["addr_w"],
+        addr_bias=addr["addr_bias"], addr_rq=addr["addr_rq"], addr_out=addr["addr_out"] + b.row * ow * ro * p.bus_bytes)
+        for b in bands]
+    return Job(runs, mem.memory, addr["addr_out"], (oh, ow, cout), o_bits, bool(o_signed), p)
 
 
 def conv2d_job(params, x, w, bias, multiplier, shift, *, strides=(1, 1), padding="valid", a_bits, a_signed, w_bits,
                w_signed, o_bits, o_signed, relu=False, base=0x1000):
     """A :class:`Job` for a conv2d layer ``x (H, W, Cin)``, ``w (KH, KW, Cin, Cout)`` on a ``Conv2dEngine``.
 
-    Padding follows TensorFlow (``hw.golden.layers``). Raises ``ValueError`` before anything runs if a value does not
-    fit its precision or the layer does not fit the engine's buffers (the message names the buffer).
+    Padding follows TensorFlow (``hw.golden.layers``). A layer whose input or output exceeds the buffers is split into
+    bands of output rows, one run each (``hw.perf.row_bands``). Raises ``ValueError`` before anything runs if a value
+    does not fit its precision, the weights or channels exceed the engine, or not even one output row fits (the
+    message names the buffer).
     """
     p = params
     modes, x, w = _operands(p, x, w, a_bits, a_signed, w_bits, w_signed, o_bits)
@@ -169,8 +177,9 @@ def depthwise_conv2d_job(params, x, w, bias, multiplier, shift, *, strides=(1, 1
     ``DepthwiseConv2dEngine`` (depth multiplier 1; ``cin = cout = C``).
 
     Padding follows TensorFlow (``hw.golden.layers``); weights are laid out by ``hw.layout.depthwise_weight_words``.
-    Raises ``ValueError`` before anything runs if a value does not fit its precision or the layer does not fit the
-    engine's buffers (the message names the buffer).
+    Large inputs / outputs are split into bands of output rows as for :func:`conv2d_job`. Raises ``ValueError`` before
+    anything runs if a value does not fit its precision, the weights or channels exceed the engine, or not even one
+    output row fits (the message names the buffer).
     """
     p = params
     modes, x, w = _operands(p, x, w, a_bits, a_signed, w_bits, w_signed, o_bits)

@@ -19,11 +19,8 @@ class FullyConnectedEngine(Conv2dEngine):
     be 1 and the pads 0 (else ``BAD_GEOMETRY``). Layers whose weights exceed the buffers are split by the driver into
     output tiles (``hw.perf.fc_tiles``, ``hw.accel.driver.dense_job``).
 
-    Parameters
-    ----------
-    params : EngineParams
-    mul_pipeline : int
-        Register stages inside each ST multiplier (0..2).
+    Parameters and attributes: see :class:`~hw.accel.stages.MacArrayEngine` (``params``, ``mul_pipeline``,
+    ``requantizers``; ports ``csr``, ``bus``, ``irq``).
     """
 
     KIND = EngineKind.DENSE

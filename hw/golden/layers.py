@@ -22,6 +22,7 @@ from .packing import st_product
 
 __all__ = [
     "conv2d", "depthwise_conv2d", "dense", "avg_pool2d", "global_avg_pool", "align", "add", "relu", "clip", "mac",
+    "padding_mode", "axis_geometry",
 ]
 
 _LIMIT = 1 << 62
@@ -44,8 +45,12 @@ def _pair(value, name):
     return int(pair[0]), int(pair[1])
 
 
-def _padding(padding):
-    """``padding`` checked and lower-cased (TensorFlow spells it "SAME"/"VALID", Keras "same"/"valid")."""
+def padding_mode(padding):
+    """``padding`` checked and lower-cased: ``"same"`` or ``"valid"``.
+
+    TensorFlow spells it ``"SAME"``/``"VALID"``, Keras ``"same"``/``"valid"``; anything else raises ``ValueError``
+    naming the value.
+    """
     if not isinstance(padding, str) or padding.lower() not in _PADDINGS:
         raise ValueError(f"padding must be 'same' or 'valid' (TensorFlow semantics), not {padding!r}")
     return padding.lower()
@@ -60,8 +65,29 @@ def _images(x):
     return (x[None] if single else x), single
 
 
-def _axis_geometry(size, k, stride, padding, axis):
-    """``(out, pad_before, pad_after)`` of one spatial axis, exactly as TensorFlow computes them."""
+def axis_geometry(size, k, stride, padding, axis="axis"):
+    """``(out, pad_before, pad_after)`` of one spatial axis, exactly as TensorFlow computes them.
+
+    Parameters
+    ----------
+    size, k, stride : int
+        Input size, kernel size and stride along the axis (``size >= 1``).
+    padding : str
+        ``"same"`` or ``"valid"`` (any case, see :func:`padding_mode`).
+    axis : str
+        The axis' name for error messages (``"height"``, ``"width"``).
+
+    Returns
+    -------
+    out : int
+        Output size: ``ceil(size / stride)`` for ``"same"``, ``(size - k) // stride + 1`` for ``"valid"``.
+    pad_before, pad_after : int
+        Zero rows (columns) before and after the input: ``"same"`` pads
+        ``max((out - 1) * stride + k - size, 0)`` in all, the smaller half before; ``"valid"`` pads none.
+
+    Raises ``ValueError`` if ``size < 1`` or, with ``"valid"``, the kernel is larger than the input.
+    """
+    padding = padding_mode(padding)
     if size < 1:
         raise ValueError(f"input {axis} must be at least 1, not {size}")
     if padding == "valid":
@@ -76,11 +102,11 @@ def _axis_geometry(size, k, stride, padding, axis):
 
 def _windows(x, kernel, strides, padding):
     """Zero-padded sliding windows of ``x (N, H, W, C)``, shape ``(N, Ho, Wo, C, KH, KW)``."""
-    padding = _padding(padding)
+    padding = padding_mode(padding)
     (kh, kw), (sh, sw) = kernel, strides
     _, h, w, _ = x.shape
-    ho, top, bottom = _axis_geometry(h, kh, sh, padding, "height")
-    wo, left, right = _axis_geometry(w, kw, sw, padding, "width")
+    ho, top, bottom = axis_geometry(h, kh, sh, padding, "height")
+    wo, left, right = axis_geometry(w, kw, sw, padding, "width")
     xp = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
     win = sliding_window_view(xp, (kh, kw), axis=(1, 2))[:, ::sh, ::sw]
     assert win.shape[1:3] == (ho, wo), "sliding windows disagree with TensorFlow's output size"
