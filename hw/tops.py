@@ -219,10 +219,12 @@ from hw.params import top_params as _engine_params  # noqa: E402  (light: no ama
 
 register("requantizer", "hw.accel:requantizer", "per-channel M-bit requantization unit (round half even, saturate)",
          **_engine_params())
+_ENGINE_KNOBS = dict(mul_pipeline=(1, "register stages inside each ST multiplier (0..2)"),
+                     requantizers=(0, "requantizers (channels requantized a cycle); 0: hw.perf.default_requantizers"))
 register("fc_engine", "hw.accel:fully_connected", "fully connected engine: CSR + Wishbone DMA + P ST MACs",
-         mul_pipeline=(1, "register stages inside each ST multiplier (0..2)"), **_engine_params())
+         **_ENGINE_KNOBS, **_engine_params())
 register("conv2d_engine", "hw.accel:conv2d", "Conv2D engine: CSR + Wishbone DMA + P ST MACs, stride, padding",
-         mul_pipeline=(1, "register stages inside each ST multiplier (0..2)"), **_engine_params())
+         **_ENGINE_KNOBS, **_engine_params())
 register("depthwise_conv2d_engine", "hw.accel:depthwise_conv2d",
          "depthwise Conv2D engine: CSR + Wishbone DMA + P ST MACs, taps on the lanes (lane gather), stride, padding",
-         mul_pipeline=(1, "register stages inside each ST multiplier (0..2)"), **_engine_params())
+         **_ENGINE_KNOBS, **_engine_params())
