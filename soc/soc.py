@@ -40,9 +40,10 @@ class Accelerator:
     component : wiring.Component
         The engine.
     csr : str
-        Name of its register port (``hw.accel`` engines: ``"csr"``), a Wishbone *target* ``In(hw.wishbone.Signature(addr_width <= 10, data_width=32,
-        granularity=8))`` (``err`` optional). It is mapped at ``memory_map.accel_base(k)``; its word address is the
-        low bits of the offset inside the ACCEL_WINDOW (the window aliases if the port decodes fewer bits).
+        Name of its register port (``hw.accel`` engines: ``"csr"``), a Wishbone *target*
+        ``In(hw.wishbone.Signature(addr_width <= 10, data_width=32, granularity=8))`` (``err`` optional). It is
+        mapped at ``memory_map.accel_base(k)``; its word address is the low bits of the offset inside the
+        ACCEL_WINDOW (the window aliases if the port decodes fewer bits).
     dma : str or None
         Name of its bus-master port, ``Out(initiator_bus())`` (``hw.accel`` engines: ``"bus"``), or ``None`` for a
         register-only engine.

@@ -13,7 +13,8 @@ import numpy as np
 
 from hw import golden, layout
 
-__all__ = ["KINDS", "LayerCase", "LayerVectors", "make_layer", "c_header", "SMOKE_CASES", "ACC_BITS", "MUL_BITS"]
+__all__ = ["KINDS", "LayerCase", "LayerVectors", "make_layer", "c_layer", "c_array", "c_header", "SMOKE_CASES",
+           "ACC_BITS", "MUL_BITS"]
 
 #: Width of the software kernels' accumulator (it wraps like a 32-bit hardware accumulator).
 ACC_BITS = 32
@@ -135,15 +136,23 @@ def make_layer(case):
     return v
 
 
+def c_layer(kind, same, relu, inp, wt, out, h, w, cin, cout, kh, kw, stride_h, stride_w):
+    """C initializer of a ``stacc_layer_t`` (firmware/include/stacc_kernels.h); ``inp``, ``wt``, ``out`` are
+    ``(bits, signed)`` pairs, ``kind`` its integer code."""
+    prec = lambda p: f"{{{p[0]}, {int(p[1])}}}"         # noqa: E731
+    return (f"{{{kind}, {int(same)}, {int(relu)}, {prec(inp)}, {prec(wt)}, {prec(out)}, "
+            f"{h}, {w}, {cin}, {cout}, {kh}, {kw}, {stride_h}, {stride_w}}}")
+
+
 def layer_descriptor(case):
     """C initializer of the ``stacc_layer_t`` for ``case``."""
     c = case
-    return (f"{{{KINDS[c.kind]}, {int(c.padding == 'same')}, {int(c.relu)}, {{{c.bits}, {int(c.in_signed)}}}, "
-            f"{{{c.bits}, {int(c.w_signed)}}}, {{{c.bits}, {int(c.out_signed)}}}, "
-            f"{c.h}, {c.w}, {c.cin}, {c.cout}, {c.kh}, {c.kw}, {c.stride}, {c.stride}}}")
+    return c_layer(KINDS[c.kind], c.padding == "same", c.relu, (c.bits, c.in_signed), (c.bits, c.w_signed),
+                   (c.bits, c.out_signed), c.h, c.w, c.cin, c.cout, c.kh, c.kw, c.stride, c.stride)
 
 
-def _c_array(ctype, name, values):
+def c_array(ctype, name, values):
+    """A static, 16-byte aligned C array ``name`` of ``ctype`` (``uint32_t``: hex words, else decimal)."""
     body = ",".join(f"0x{int(v) & 0xFFFFFFFF:08x}u" if ctype == "uint32_t" else str(int(v)) for v in values)
     # aligned: engines read whole bus words (up to 128 bits)
     return f"static const {ctype} {name}[{max(len(values), 1)}] __attribute__((aligned(16))) = {{{body}}};"
@@ -169,7 +178,7 @@ def c_header(vectors, corrupt=False):
             mem["y"] = mem["y"].copy()
             mem["y"][0] ^= 1
         max_words = max(max_words, len(mem["y"]))
-        out += [_c_array("int32_t" if key == "bias" else "uint32_t", f"{name}_{key}", mem[key])
+        out += [c_array("int32_t" if key == "bias" else "uint32_t", f"{name}_{key}", mem[key])
                 for key in ("x", "w", "bias", "requant", "y")] + [""]
         entries.append(f'    {{"{name}", {layer_descriptor(v.case)}, {name}_x, {name}_w, {name}_requant, {name}_y, '
                        f"{name}_bias, {len(mem['y'])}u}},")

@@ -1,5 +1,5 @@
-"""The conv engine in the SoC against the software kernel on the same CPU: equal outputs (== hw/golden) and the
-speed-up JSON of `python -m soc bench`."""
+"""The conv and dw engines in the SoC against the software kernels on the same CPU: equal outputs (== hw/golden)
+and the speed-up JSON of `python -m soc bench`."""
 
 import json
 import shutil
@@ -45,6 +45,24 @@ def test_dscnn_layers_use_the_exports_integers_where_uniform():
     v, _ = bench.layer_vectors(net, "conv1", 8)
     assert (v.case.h, v.case.w, v.case.cin, v.case.cout, v.case.kh, v.case.kw, v.case.stride) == (49, 10, 1, 64, 10,
                                                                                                    4, 2)
+    v, _ = bench.layer_vectors(net, "dw2", 4)
+    assert v.case.kind == "depthwise" and v.wt.shape == (3, 3, 64, 1)
+    assert (v.case.h, v.case.w, v.case.cin, v.case.cout, v.case.kh, v.case.kw, v.case.stride) == (25, 5, 64, 64, 3, 3,
+                                                                                                   1)
+    assert bench._macs(v) == 25 * 5 * 64 * 9
+
+
+def test_layers_the_mixed_export_lacks_come_from_the_uniform_exports():
+    """dw1 is 8-bit in / 4-bit out in the mixed export: at 8 and 4 bit the bench takes the uniform exports' integers
+    (their stored outputs are the expected ones); pw1 is all 4-bit in the mixed export itself."""
+    rows = {v.case.name: (v, data, model) for v, data, model in bench.dscnn_layers(["dw1", "pw1"], [8, 4])}
+    for bits in (8, 4):
+        v, data, model = rows[f"dw1_{bits}b"]
+        assert (data, model) == ("export", f"models/uniform{bits}/dscnn")
+        np.testing.assert_array_equal(v.y, golden_net.load(bench.MODEL.parent / f"uniform{bits}" / "dscnn")
+                                      .vectors("dw1")[0])
+    assert rows["pw1_4b"][1:] == ("export", "models/dscnn")
+    assert [r[1:] for r in bench.dscnn_layers(["dw1"], [8], uniform=False)] == [("random", None)]
 
 
 def test_dscnn_layers_keep_their_shape_at_every_precision():
@@ -58,16 +76,16 @@ def test_dscnn_layers_keep_their_shape_at_every_precision():
     assert not np.array_equal(a.wt, b.wt)                   # equal shapes, different data
 
 
-def test_bench_refuses_a_non_conv_layer():
+def test_bench_refuses_a_layer_without_engine():
     net = golden_net.load(bench.MODEL)
-    with pytest.raises(ValueError, match="'dw1' is a depthwise_conv2d, not a conv2d"):
-        bench.layer_vectors(net, "dw1", 8)
+    with pytest.raises(ValueError, match="'pool' is a avg_pool2d, not a conv2d or depthwise_conv2d"):
+        bench.layer_vectors(net, "pool", 8)
 
 
 def test_cli_rejects_unknown_engine(capsys):
     with pytest.raises(SystemExit):
         main(["bench", "--engines", "conv,nope"])
-    assert "unknown engine 'nope'; available: conv, fc" in capsys.readouterr().err
+    assert "unknown engine 'nope'; available: conv, fc, dw" in capsys.readouterr().err
 
 
 def test_parse_bench_line():
@@ -91,10 +109,12 @@ def _check(doc, cpus, layers, precisions):
 
 @pytest.mark.verilator
 @needs_tools
-def test_small_conv_layers_sw_equals_engine_equals_golden(tmp_path):
+def test_small_layers_sw_equals_engine_equals_golden(tmp_path):
+    """Conv2D layers on the conv engine, a depthwise layer on the dw engine (slots 0 and 1), 16/8/4 bit."""
     out = tmp_path / "speedup.json"
     assert main(["bench", "--small", "--bits", "16", "8", "4", "--build-dir", BUILD, "--out", str(out)]) == 0
-    _check(json.loads(out.read_text()), ["picorv32"], ["small_conv1", "small_pw"], (16, 8, 4))
+    rows = _check(json.loads(out.read_text()), ["picorv32"], ["small_conv1", "small_pw", "small_dw"], (16, 8, 4))
+    assert all(r["engines"] == ["conv", "dw"] for r in rows.values())
 
 
 @pytest.mark.verilator
@@ -104,7 +124,7 @@ def test_bench_reports_a_wrong_expected_vector(tmp_path):
     assert main(["bench", "--small", "--bits", "8", "--corrupt", "--build-dir", BUILD, "--out", str(out)]) == 1
     doc = json.loads(out.read_text())
     assert not doc["pass"]
-    assert [(r["sw_mismatches"], r["hw_mismatches"], r["sw_hw_diff"]) for r in doc["rows"]] == [(1, 1, 0)] * 2
+    assert [(r["sw_mismatches"], r["hw_mismatches"], r["sw_hw_diff"]) for r in doc["rows"]] == [(1, 1, 0)] * 3
 
 
 @pytest.mark.verilator
@@ -112,7 +132,8 @@ def test_bench_reports_a_wrong_expected_vector(tmp_path):
 @needs_tools
 @pytest.mark.parametrize("cpu", ["picorv32", "vexriscv"])
 def test_dscnn_conv_layers_speedup(cpu, tmp_path):
-    """Every DS-CNN conv2d layer at 16/8/4 bit: SW == engine == golden, and the 8-bit speed-up target (>= 20x)."""
+    """Every DS-CNN conv2d and depthwise layer at 16/8/4 bit: SW == engine == golden, and the 8-bit speed-up target
+    (>= 20x)."""
     out = tmp_path / "speedup.json"
     assert main(["bench", "--cpu", cpu, "--build-dir", BUILD, "--out", str(out)]) == 0
     rows = _check(json.loads(out.read_text()), [cpu], bench.DSCNN_LAYERS, bench.PRECISIONS)

@@ -129,3 +129,50 @@ def test_requantize_equals_golden_on_ties(lib, bits, signed, relu):
     for multiplier, shift in [(1, 0), (1, 1), (3, 2), (5, 3), (40000, 20), (65535, 33), (1, 62)]:
         got = [lib.stacc_requantize(int(a), multiplier, shift, Prec(bits, signed), relu) for a in acc]
         np.testing.assert_array_equal(got, golden.requantize(acc, multiplier, shift, bits, signed, relu))
+
+
+POOLS = [   # h, w, c, pool, strides, padding, shift, in (bits, signed), out (bits, signed)
+    (25, 5, 64, (24, 5), (24, 5), "valid", -5, (4, False), (8, False)),      # DS-CNN's pool
+    (6, 6, 5, (2, 2), (2, 2), "valid", 0, (8, True), (8, True)),             # count 4: frequent ties
+    (7, 5, 3, (3, 3), (2, 2), "same", 1, (16, True), (8, True)),             # partial windows, divide further, saturate
+    (4, 9, 9, (2, 3), (1, 2), "same", -2, (4, True), (16, True)),
+    (5, 5, 2, (5, 5), (5, 5), "valid", 0, (16, False), (4, False)),
+]
+
+
+@pytest.mark.parametrize("h, w, c, pool, strides, padding, shift, inp, out", POOLS,
+                         ids=[f"{p[3][0]}x{p[3][1]}-{p[5]}-shift{p[6]}" for p in POOLS])
+def test_avg_pool_equals_golden(lib, h, w, c, pool, strides, padding, shift, inp, out):
+    rng = np.random.default_rng(h * w * c)
+    lo, hi = golden.value_range(*inp)
+    x = rng.integers(lo, hi + 1, size=(h, w, c))
+    expected = golden.saturate(golden.avg_pool2d(x, pool, strides, padding, shift), *out)
+    layer = Layer(0, padding == "same", 0, Prec(*inp), Prec(*inp), Prec(*out), h, w, c, c, *pool, *strides)
+    x_words = _words(layout.activation_words(x, *inp))
+    y = np.full(layout.activation_words(expected, *out).size, 0xDEADBEEF, dtype=np.uint32)
+    ptr = lambda a: a.ctypes.data_as(ctypes.c_void_p)     # noqa: E731
+    assert lib.stacc_avg_pool(ctypes.byref(layer), shift, ptr(x_words), ptr(y)) == 0
+    np.testing.assert_array_equal(y.astype(np.int64), layout.activation_words(expected, *out))
+
+
+def test_avg_pool_refuses_invalid_layers(lib):
+    layer = Layer(0, 0, 0, Prec(8, 0), Prec(8, 0), Prec(8, 0), 4, 4, 3, 3, 5, 5, 1, 1)   # window larger than input
+    assert lib.stacc_avg_pool(ctypes.byref(layer), 0, None, None) == -1
+    layer.kh = layer.kw = 2
+    assert lib.stacc_avg_pool(ctypes.byref(layer), 25, None, None) == -1, "|shift| > 24"
+    layer.cout = 4
+    assert lib.stacc_avg_pool(ctypes.byref(layer), 0, None, None) == -1, "cout != cin"
+
+
+@pytest.mark.parametrize("src, dst, flatten", [((4, False), (8, False), False), ((4, True), (16, True), False),
+                                                ((8, True), (8, True), True), ((4, False), (8, False), True)])
+def test_repack_widens_and_flattens_like_hw_layout(lib, src, dst, flatten):
+    rng = np.random.default_rng(src[0] + dst[0] + flatten)
+    lo, hi = golden.value_range(*src)
+    x = rng.integers(lo, hi + 1, size=(3, 5, 7))              # rows of 7 elements: not whole words at 4/8 bit
+    target = x.ravel() if flatten else x
+    y = np.full(layout.activation_words(target, *dst).size, 0xDEADBEEF, dtype=np.uint32)
+    x_words = _words(layout.activation_words(x, *src))
+    lib.stacc_repack(x_words.ctypes.data_as(ctypes.c_void_p), Prec(*src), 7, y.ctypes.data_as(ctypes.c_void_p),
+                     Prec(*dst), x.size if flatten else 7, x.size)
+    np.testing.assert_array_equal(y.astype(np.int64), layout.activation_words(target, *dst))

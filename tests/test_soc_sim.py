@@ -8,6 +8,7 @@ import pytest
 from hw import layout
 from soc import firmware, sim, vectors
 from soc.__main__ import main
+from soc.engines import LAYER_KINDS
 
 BUILD = "build/soc/sim"          # shared with `make soc-sim`: the simulator is rebuilt only when the RTL changes
 
@@ -51,14 +52,17 @@ def test_firmware_layers_equal_golden(cpu, tmp_path):
 @pytest.mark.verilator
 @pytest.mark.slow
 @needs_tools
-@pytest.mark.parametrize("cpu", ["picorv32", "vexriscv"])
-def test_fc_engine_in_soc_equals_golden(cpu, tmp_path):
-    """The hw.accel dense engine in slot 0: CPU drives its registers, its DMA shares the RAM (and, on VexRiscv,
-    the driver's cache invalidation makes its output visible)."""
-    cases, result = run_layer_test(cpu, tmp_path, engines=("fc",))
+@pytest.mark.parametrize("cpu, engines", [("picorv32", ("fc",)), ("vexriscv", ("fc",)),
+                                          ("picorv32", ("conv", "dw", "fc"))])
+def test_engines_in_soc_equal_golden(cpu, engines, tmp_path):
+    """hw.accel engines in slots 0, 1, ...: the CPU drives their registers, their DMA shares the RAM (and, on
+    VexRiscv, the driver's cache invalidation makes the output visible); every case of an attached engine's kind
+    runs on it."""
+    cases, result = run_layer_test(cpu, tmp_path, engines=engines)
     assert result.status == 0, result.summary + "\n" + result.uart
     check_outputs(cases, result.uart, "sw", "Y")
-    check_outputs([v for v in cases if v.case.kind == "dense"], result.uart, "hw", "YHW")
+    kinds = {LAYER_KINDS[e] for e in engines}
+    check_outputs([v for v in cases if v.case.kind in kinds], result.uart, "hw", "YHW")
 
 
 @pytest.mark.verilator

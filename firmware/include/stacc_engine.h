@@ -12,8 +12,16 @@
 #define STACC_ENGINE_MUL_WIDTH 16
 #endif
 
+/* Number of engines the SoC was built with (engine k in slot k); the firmware build defines it. */
+#ifndef STACC_N_ENGINES
+#define STACC_N_ENGINES 0
+#endif
+
 /* INFO.kind of engine k (STACC_DENSE, STACC_CONV2D, STACC_DEPTHWISE). */
 unsigned stacc_engine_kind(unsigned k);
+
+/* Index of the first of the STACC_N_ENGINES engines of `kind`, or -1 when the SoC has none. */
+int stacc_engine_find(unsigned kind);
 
 /* Run `layer` on engine k with the tensors at the given addresses (hw.layout images, bus-word aligned) and wait for
  * it. Returns 0 when done, the engine's err_code (1..15) when it refused or failed, or -1 when the layer does not

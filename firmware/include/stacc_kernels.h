@@ -51,6 +51,20 @@ void stacc_put(uint32_t *row, uint32_t e, int32_t value, stacc_prec_t prec);
 /* hw.golden.requantize of one accumulator value. */
 int32_t stacc_requantize(int32_t acc, uint32_t multiplier, unsigned shift, stacc_prec_t out, int relu);
 
+/* Copy the n elements (row-major) of a tensor stored as rows of src_cols elements at precision `sp` into rows of
+ * dst_cols elements at `dp` (rows zero-padded to whole words, as in hw/layout). The values are unchanged, so `dp`
+ * must hold them: widening activations to the width of the next layer's weights (the engines and kernels need equal
+ * input and weight widths), or flattening (H, W, C) to one row of H*W*C (dst_cols = n). */
+void stacc_repack(const uint32_t *src, stacc_prec_t sp, uint32_t src_cols, uint32_t *dst, stacc_prec_t dp,
+                  uint32_t dst_cols, uint32_t n);
+
+/* hw.golden avg_pool2d followed by saturation to l->out (hw.golden.net's avg_pool2d node): window sums over the
+ * (kh, kw) pool window with strides (stride_h, stride_w) and TensorFlow padding (l->same; count = real inputs in the
+ * window), divided exactly by count * 2**shift (shift < 0 multiplies by 2**-shift) rounding half to even. Uses
+ * h, w, cin (= cout), kh, kw, strides, same, in, out of `l` (kind, wt and relu are ignored). Returns 0, or -1 for an
+ * invalid geometry, precision or |shift| > 24. */
+int stacc_avg_pool(const stacc_layer_t *l, int shift, const uint32_t *x, uint32_t *y);
+
 /* Run `layer` in software. Returns 0, or -1 for an invalid layer (bad kind, geometry or precision: the input and
  * weight widths must be equal, as on the engines). */
 int stacc_layer_sw(const stacc_layer_t *layer, const uint32_t *x, const uint32_t *w, const int32_t *bias,

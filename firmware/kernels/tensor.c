@@ -50,3 +50,23 @@ int32_t stacc_requantize(int32_t acc, uint32_t multiplier, unsigned shift, stacc
     int64_t hi = out.is_signed ? ((int64_t)1 << (out.bits - 1)) - 1 : ((int64_t)1 << out.bits) - 1;
     return (int32_t)(y < lo ? lo : y > hi ? hi : y);
 }
+
+void stacc_repack(const uint32_t *src, stacc_prec_t sp, uint32_t src_cols, uint32_t *dst, stacc_prec_t dp,
+                  uint32_t dst_cols, uint32_t n) {
+    uint32_t src_row = stacc_row_words(src_cols, sp.bits), dst_row = stacc_row_words(dst_cols, dp.bits);
+    uint32_t dst_words = (n + dst_cols - 1) / dst_cols * dst_row;
+    for (uint32_t j = 0; j < dst_words; ++j)
+        dst[j] = 0;
+    uint32_t sc = 0, dc = 0;                         /* column in the current source / destination row */
+    for (uint32_t i = 0; i < n; ++i) {               /* no division per element: rows advance by counting */
+        stacc_put(dst, dc, stacc_get(src, sc, sp), dp);
+        if (++sc == src_cols) {
+            sc = 0;
+            src += src_row;
+        }
+        if (++dc == dst_cols) {
+            dc = 0;
+            dst += dst_row;
+        }
+    }
+}

@@ -22,6 +22,13 @@ unsigned stacc_engine_kind(unsigned k) {
     return GET(INFO, KIND, ENGINE_REG(k, INFO));
 }
 
+int stacc_engine_find(unsigned kind) {
+    for (int k = 0; k < STACC_N_ENGINES; ++k)          /* int: no "always false" warning when there are none */
+        if (stacc_engine_kind((unsigned)k) == kind)
+            return k;
+    return -1;
+}
+
 int stacc_engine_run(unsigned k, const stacc_layer_t *l, const uint32_t *x, const uint32_t *w, const int32_t *bias,
                      const uint32_t *requant, uint32_t *y, uint32_t *engine_cycles) {
     uint16_t top, left;

@@ -8,56 +8,29 @@
  * kind). Then "RESULT PASS" or "RESULT FAIL". Exit code: number of failing cases. */
 #include <stdio.h>
 
-#include "stacc_engine.h"
-#include "stacc_kernels.h"
-#include "stacc_sys.h"
+#include "stacc_check.h"
 #include "stacc_vectors.h"
-
-#ifndef STACC_N_ENGINES
-#define STACC_N_ENGINES 0
-#endif
 
 /* Engines read and write whole bus words: keep the output buffers aligned for buses up to 128 bits. */
 static uint32_t y_sw[STACC_MAX_Y_WORDS] __attribute__((aligned(16)));
 static uint32_t y_hw[STACC_MAX_Y_WORDS] __attribute__((aligned(16)));
 
-static uint32_t mismatches(const uint32_t *a, const uint32_t *b, uint32_t n) {
-    uint32_t count = 0;
-    for (uint32_t j = 0; j < n; ++j)
-        count += a[j] != b[j];
-    return count;
-}
-
-/* Index of the first engine of `kind`, or -1. */
-static int find_engine(unsigned kind) {
-    for (unsigned k = 0; k < STACC_N_ENGINES; ++k)
-        if (stacc_engine_kind(k) == kind)
-            return (int)k;
-    return -1;
-}
-
 int main(void) {
     int failed = 0;
     for (unsigned i = 0; i < STACC_N_CASES; ++i) {
         const stacc_case_t *c = &stacc_cases[i];
-        uint64_t t0 = stacc_cycles();
-        int sw_rc = stacc_layer_sw(&c->layer, c->x, c->w, c->bias, c->requant, y_sw);
-        uint64_t sw_cycles = stacc_cycles() - t0;
-        uint32_t sw_bad = mismatches(y_sw, c->y, c->y_words);
+        uint64_t sw_cycles, hw_cycles = 0;
+        int sw_rc = stacc_layer_sw_timed(&c->layer, c->x, c->w, c->bias, c->requant, y_sw, &sw_cycles);
+        uint32_t sw_bad = stacc_diff_words(y_sw, c->y, c->y_words);
 
-        int engine = find_engine(c->layer.kind);
+        int engine = stacc_engine_find(c->layer.kind);
         int hw_rc = -2;
-        uint64_t hw_cycles = 0;
         uint32_t engine_cycles = 0, hw_bad = c->y_words, diff = c->y_words;
         if (engine >= 0) {
-            for (uint32_t j = 0; j < c->y_words; ++j)
-                y_hw[j] = 0xdeadbeefu;                   /* the engine must write every output word */
-            t0 = stacc_cycles();
-            hw_rc = stacc_engine_run((unsigned)engine, &c->layer, c->x, c->w, c->bias, c->requant, y_hw,
-                                     &engine_cycles);
-            hw_cycles = stacc_cycles() - t0;
-            hw_bad = mismatches(y_hw, c->y, c->y_words);
-            diff = mismatches(y_hw, y_sw, c->y_words);
+            hw_rc = stacc_engine_run_timed((unsigned)engine, &c->layer, c->x, c->w, c->bias, c->requant, y_hw,
+                                           c->y_words, &hw_cycles, &engine_cycles);
+            hw_bad = stacc_diff_words(y_hw, c->y, c->y_words);
+            diff = stacc_diff_words(y_hw, y_sw, c->y_words);
         }
         uint64_t speedup = hw_cycles ? (100u * sw_cycles + hw_cycles / 2) / hw_cycles : 0;
         printf("BENCH %s bits=%u sw_cycles=%lu hw_cycles=%lu engine_cycles=%lu sw_mismatches=%lu hw_mismatches=%lu "

@@ -9,14 +9,9 @@
  * "RESULT FAIL". Exit code: number of failing runs (0 = all equal to hw/golden). */
 #include <stdio.h>
 
-#include "stacc_engine.h"
-#include "stacc_kernels.h"
-#include "stacc_sys.h"
+#include "stacc_check.h"
 #include "stacc_vectors.h"
 
-#ifndef STACC_N_ENGINES
-#define STACC_N_ENGINES 0
-#endif
 #define DUMP_MAX_WORDS 64
 
 /* Engines read and write whole bus words: keep the output buffer aligned for buses up to 128 bits. */
@@ -33,9 +28,7 @@ static void dump(const char *tag, const char *name, const uint32_t *words, uint3
 
 /* Compare y_buf with the expected output, print the CASE line; return 1 if the run failed. */
 static int report(const stacc_case_t *c, const char *kernel, uint64_t cycles, int rc) {
-    uint32_t mismatches = 0;
-    for (uint32_t j = 0; j < c->y_words; ++j)
-        mismatches += y_buf[j] != c->y[j];
+    uint32_t mismatches = stacc_diff_words(y_buf, c->y, c->y_words);
     printf("CASE %s kernel=%s cycles=%lu mismatches=%lu words=%lu rc=%d\n", c->name, kernel, (unsigned long)cycles,
            (unsigned long)mismatches, (unsigned long)c->y_words, rc);
     return rc != 0 || mismatches != 0;
@@ -45,27 +38,19 @@ int main(void) {
     int failed = 0;
     for (unsigned i = 0; i < STACC_N_CASES; ++i) {
         const stacc_case_t *c = &stacc_cases[i];
-        uint64_t t0 = stacc_cycles();
-        int rc = stacc_layer_sw(&c->layer, c->x, c->w, c->bias, c->requant, y_buf);
-        uint64_t t1 = stacc_cycles();
-        failed += report(c, "sw", t1 - t0, rc);
+        uint64_t cycles;
+        int rc = stacc_layer_sw_timed(&c->layer, c->x, c->w, c->bias, c->requant, y_buf, &cycles);
+        failed += report(c, "sw", cycles, rc);
         dump("Y", c->name, y_buf, c->y_words);
-#if STACC_N_ENGINES > 0
-        for (unsigned k = 0; k < STACC_N_ENGINES; ++k) {
-            if (stacc_engine_kind(k) != c->layer.kind)
-                continue;
-            for (uint32_t j = 0; j < c->y_words; ++j)
-                y_buf[j] = 0xdeadbeefu;                  /* the engine must write every output word */
+        int engine = stacc_engine_find(c->layer.kind);
+        if (engine >= 0) {
             uint32_t engine_cycles = 0;
-            t0 = stacc_cycles();
-            rc = stacc_engine_run(k, &c->layer, c->x, c->w, c->bias, c->requant, y_buf, &engine_cycles);
-            t1 = stacc_cycles();
-            failed += report(c, "hw", t1 - t0, rc);
-            printf("ENGINE %s engine=%u engine_cycles=%lu\n", c->name, k, (unsigned long)engine_cycles);
+            rc = stacc_engine_run_timed((unsigned)engine, &c->layer, c->x, c->w, c->bias, c->requant, y_buf,
+                                        c->y_words, &cycles, &engine_cycles);
+            failed += report(c, "hw", cycles, rc);
+            printf("ENGINE %s engine=%d engine_cycles=%lu\n", c->name, engine, (unsigned long)engine_cycles);
             dump("YHW", c->name, y_buf, c->y_words);
-            break;
         }
-#endif
     }
     printf("RESULT %s\n", failed ? "FAIL" : "PASS");
     return failed;
