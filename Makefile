@@ -20,6 +20,8 @@ NET         ?= dscnn
 PREC        ?= mixed
 DATA_DIR    ?=
 ARGS        ?=
+# make study: export = the shipped (power-of-two) scales, float = per-channel rescaled weights with real scales
+SCALES      ?= export
 
 .DEFAULT_GOAL := help
 .PHONY: help setup sim verilog area bench-engines regs proxy quant search models study soc-regs soc-sim soc-bench soc-net bitstream test test-all clean distclean
@@ -64,8 +66,8 @@ models: $(STAMP)  ## regenerate models/: the four nets trained on proxy data (qu
 	$(PY) -m quant.ship mobilenetv1
 	$(PY) -m quant.ship fcae
 
-study: $(STAMP)  ## bit-width study (requant multiplier M, accumulator width) of NET (NET=all for every net): build/study/
-	$(PY) -m quant.study $(NET) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
+study: $(STAMP)  ## bit-width study (requant M, accumulator width) of NET (NET=all); SCALES=float: per-channel real scales; build/study/
+	$(PY) -m quant.study $(NET) --scales $(SCALES) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
 soc-regs: $(STAMP)  ## regenerate firmware/include/stacc_regs.h + firmware/link/regions.ld from soc/memory_map.py
 	$(PY) -m soc regs

@@ -12,6 +12,16 @@ For an exported integer net (``models/<net>.{json,npz}``, :mod:`hw.golden.net`) 
   own multipliers. The sweep starts at the widest never-overflow bound of any layer and ends a few bits below the
   width where wrap-around starts on the data.
 
+**Power-of-two scales and ``--scales float``.** Every requant scale of today's exports is a power of two (QKeras
+power-of-two grids), which any M reproduces exactly, so by default (``--scales export``) the M sweep is flat. With
+``--scales float`` the study first applies :func:`per_channel`: each output channel's weights are rescaled to the full
+weight range (per-channel max-abs weight quantization, the standard thing hardware sees) and the layer's requant scale
+is divided by the same real factor, which makes (nearly) every scale a real number. The M sweep then rounds those real
+scales to M-bit multipliers (:func:`hw.golden.quantize_multiplier`), and the reference is the same rescaled net with
+*exact* scales (the real scales as 32-bit multipliers, relative error at most ``2**-32``; :func:`per_channel` states
+the condition). The accumulator sweep runs on the rescaled net too, and the export as is is evaluated once for
+context. Files: ``<out>/<net>-float.{json,png}``. The shipped exports and their bit-exact path are not touched.
+
 Each point is compared with the **reference**, the export run as is: top-1 agreement for classifiers, the change of
 the anomaly score (mean squared reconstruction error) for the autoencoder, and the exact-match fraction of every
 node's output. With a labelled data set (``--data-dir``, or the proxy set under ``build/data/<net>-proxy/``) the
@@ -42,12 +52,13 @@ from pathlib import Path
 
 import numpy as np
 
-from hw.golden import conv2d, dense, depthwise_conv2d, quantize_multiplier, value_range
+from hw.golden import conv2d, dense, depthwise_conv2d, quantize_multiplier, requantize, value_range
 from hw.golden import net as golden_net
 
 __all__ = ["NETS", "M_BITS", "TOLERANCE_PP", "AUC_TOLERANCE", "signed_bits", "reduction_length",
-           "accumulator_bounds", "accumulator_ranges", "power_of_two_scales", "reference_m_bits", "variant", "task_of",
-           "evaluate", "within", "smallest_within", "at_chance", "auc", "study", "table", "plot", "main"]
+           "accumulator_bounds", "accumulator_ranges", "power_of_two_scales", "per_channel", "reference_m_bits",
+           "variant", "task_of", "evaluate", "within", "smallest_within", "at_chance", "auc", "study", "table", "plot",
+           "main"]
 
 NETS = ("dscnn", "resnet8", "mobilenetv1", "fcae")
 M_BITS = tuple(range(4, 17))
@@ -58,6 +69,8 @@ AUC_TOLERANCE = 0.001
 ACC_BELOW = 4
 """How many bits below the onset of wrap-around the accumulator sweep goes."""
 WEIGHTED = ("conv2d", "depthwise_conv2d", "dense")
+PEAK_OFFSET = (2 ** 0.5 - 1) / 2
+"""Where :func:`per_channel` puts a channel's peak weight: ``hi + 0.2071``, which still rounds to ``hi``."""
 
 
 # -- analytic and empirical accumulator widths -------------------------------------------------------------------------
@@ -151,7 +164,7 @@ def reference_m_bits(net):
     return max((int(net.arrays[n["multiplier"]].max()).bit_length() for n in _requant_nodes(net)), default=1)
 
 
-def variant(net, m_bits=None, acc_bits=None, max_shift=62):
+def variant(net, m_bits=None, acc_bits=None, max_shift=62, scales=None):
     """A copy of ``net`` as hardware with M-bit requant multipliers and/or A-bit accumulators would compute it.
 
     Parameters
@@ -164,6 +177,9 @@ def variant(net, m_bits=None, acc_bits=None, max_shift=62):
         Accumulator width of every weighted node (an int) or of the named ones (a dict); ``None`` keeps the export's.
     max_shift : int
         Largest right shift the requantizer supports (passed to :func:`hw.golden.quantize_multiplier`).
+    scales : dict of str to float array, optional
+        Real per-channel requant scales of the named nodes (from :func:`per_channel`), used by ``m_bits`` instead of
+        ``multiplier / 2**shift``.
 
     Returns
     -------
@@ -177,6 +193,8 @@ def variant(net, m_bits=None, acc_bits=None, max_shift=62):
         for node in _requant_nodes(net):
             mult, shift = net.arrays[node["multiplier"]], net.arrays[node["shift"]]
             scale = np.ldexp(mult.astype(np.float64), -shift)          # exact: multipliers stay below 2**53
+            if scales is not None and node["name"] in scales:
+                scale = np.asarray(scales[node["name"]], np.float64).reshape(mult.shape)
             new_mult, new_shift = quantize_multiplier(scale, m_bits, max_shift)
             arrays[node["multiplier"]] = np.asarray(new_mult, np.int64).reshape(mult.shape)
             arrays[node["shift"]] = np.asarray(new_shift, np.int64).reshape(shift.shape)
@@ -194,6 +212,83 @@ def variant(net, m_bits=None, acc_bits=None, max_shift=62):
             if node["name"] in per_node:
                 node["acc_bits"] = int(per_node[node["name"]])
     return golden_net.Net(meta, arrays)
+
+
+def per_channel(net, max_shift=62):
+    """Per-channel weight quantization of ``net``: every output channel's weights rescaled to the full weight range.
+
+    For each conv / depthwise / dense node with a requant multiplier, output channel ``c`` gets the real factor
+    ``s_c = (hi + PEAK_OFFSET) / max|w_c|`` (``hi`` the largest weight of the declared width; ``s_c = 1`` for an
+    all-zero channel), made a 24-bit multiplier + shift by :func:`hw.golden.quantize_multiplier` so that it is applied
+    exactly by :func:`hw.golden.requantize`: ``w' = requantize(w, s_c)`` (round half to even, saturated to the weight
+    width), ``b' = requantize(b, s_c)``; the channel's peak becomes ``hi`` (full range). The node's real requant scale
+    becomes ``scale_c / s_c`` (``scale_c`` = the export's ``multiplier / 2**shift``), not a power of two. The output
+    grid of every node is unchanged (add inputs stay aligned); nodes without weights (a ``requant`` after an ``add``)
+    keep their scales.
+
+    Why the peak goes to ``hi + PEAK_OFFSET`` (irrational, inside ``hi``'s rounding interval) rather than to ``hi``:
+    the export's weights are small integers, so ``hi / peak`` would be a ratio of small integers (for 4-bit weights and
+    a power-of-two peak, ``7 / 2**k``), the real scale ``2**t / 7`` would put many accumulators (multiples of 7)
+    exactly on a rounding tie, and every finite M would break all of them the same way (up or down, by M mod 3): the M
+    sweep would measure tie-breaking, not precision (seen on fcae and dscnn before the offset). A trained net's scales are generic reals; the offset makes these generic too.
+
+    Returns
+    -------
+    net : hw.golden.net.Net
+        The rescaled net. Its accumulators get the never-overflow width from the new weights (``bound_weights``) and
+        its multipliers are the real scales quantized to ``min(32, 62 - A)`` bits (the widest
+        :func:`hw.golden.quantize_multiplier` gives and :func:`hw.golden.requantize` can multiply without exceeding
+        2**62): a relative scale error of at most ``2**-M``, which is the study's *exact-scale* reference.
+    scales : dict of str to float64 array
+        Per rescaled node, the real per-channel requant scale (pass it to :func:`variant`).
+    """
+    meta = copy.deepcopy(net.meta)
+    arrays = dict(net.arrays)
+    scales = {}
+    for node in _requant_nodes(net):
+        if node["op"] not in WEIGHTED:
+            continue
+        w, b = net.arrays[node["weights"]], net.arrays[node["bias"]]
+        wdesc = meta["arrays"][node["weights"]]
+        _, hi = value_range(wdesc["bits"], wdesc["signed"])
+        depthwise = node["op"] == "depthwise_conv2d" and w.ndim == 4
+        cw = w[..., 0] if depthwise else w
+        peak = np.abs(cw).max(axis=tuple(range(cw.ndim - 1)))
+        real = np.where(peak > 0, (hi + PEAK_OFFSET) / np.maximum(peak, 1), 1.0)
+        factor, fshift = quantize_multiplier(real, 24, max_shift)
+        factor, fshift = np.asarray(factor).reshape(-1), np.asarray(fshift).reshape(-1)
+        new_w = requantize(cw, factor, fshift, wdesc["bits"], wdesc["signed"])
+        arrays[node["weights"]] = new_w[..., None] if depthwise else new_w
+        new_b = requantize(b, factor, fshift, 62, True)
+        arrays[node["bias"]] = new_b
+        bdesc = meta["arrays"][node["bias"]]
+        bdesc["bits"] = max(bdesc["bits"], signed_bits(min(int(new_b.min()), 0), max(int(new_b.max()), 0)))
+        mult, shift = net.arrays[node["multiplier"]], net.arrays[node["shift"]]
+        scales[node["name"]] = (np.ldexp(mult.astype(np.float64), -shift)
+                                / np.ldexp(factor.astype(np.float64), -fshift)).reshape(mult.shape)
+    rescaled = golden_net.Net(meta, arrays)
+    bounds = accumulator_bounds(rescaled)
+    for node in meta["nodes"]:
+        if node["name"] in scales:
+            acc = max(bounds[node["name"]]["bound_weights"], 2)
+            node["acc_bits"] = acc
+            m_ref = min(32, 62 - acc)
+            if m_ref < 16:
+                raise ValueError(f"{net.name}/{node['name']}: a {acc}-bit accumulator leaves only {m_ref} multiplier "
+                                 f"bits below 2**62 for the exact-scale reference; the layer cannot be rescaled")
+            mult, shift = quantize_multiplier(scales[node["name"]], m_ref, max_shift)
+            arrays[node["multiplier"]] = np.asarray(mult, np.int64).reshape(scales[node["name"]].shape)
+            arrays[node["shift"]] = np.asarray(shift, np.int64).reshape(scales[node["name"]].shape)
+            meta["arrays"][node["multiplier"]]["bits"] = m_ref
+            meta["arrays"][node["shift"]]["bits"] = max(meta["arrays"][node["shift"]]["bits"],
+                                                        signed_bits(int(np.min(shift)), int(np.max(shift))))
+    return golden_net.Net(meta, arrays), scales
+
+
+def _min_m(net, real):
+    """Narrowest multiplier width among the rescaled nodes of a :func:`per_channel` net."""
+    return min((net.meta["arrays"][n["multiplier"]]["bits"] for n in _requant_nodes(net) if n["name"] in real),
+               default=reference_m_bits(net))
 
 
 def _shift_range(net):
@@ -342,15 +437,29 @@ def _metric_text(row, labelled):
     return text + f", worst layer match {min(row['layer_match'].values()):.4f}"
 
 
-def study(net, x, labels=None, groups=None, m_bits=M_BITS, acc_below=ACC_BELOW, max_shift=62, log=print):
+def study(net, x, labels=None, groups=None, m_bits=M_BITS, acc_below=ACC_BELOW, max_shift=62, log=print,
+          scales="export"):
     """Run the whole study on a loaded net and integer inputs ``x``; return the result as a JSON-ready dict.
 
     ``labels`` (and for the autoencoder the recording ``groups``) turn on the accuracy measurement. ``log`` gets one
-    line per sweep point.
+    line per sweep point. ``scales="float"`` studies :func:`per_channel` ``(net)`` instead, with the M sweep rounding
+    its real scales and its exact-scale version as the reference; the export as is is then evaluated once for context
+    (``result["export"]``, compared with that reference).
     """
+    if scales not in ("export", "float"):
+        raise ValueError(f"scales must be 'export' or 'float', not {scales!r}")
     labelled = labels is not None
+    real, export_row = None, None
+    if scales == "float":
+        shipped = net
+        net, real = per_channel(net, max_shift)
+        shipped_out = golden_net.run(shipped, x)
     reference = golden_net.run(net, x)
     ref_row = evaluate(net, x, reference, reference, labels, groups)
+    if real is not None:
+        export_row = evaluate(net, x, reference, shipped_out, labels, groups)      # same tensor names, same grids
+        log(f"per-channel weights, real requant scales: {len(real)} layers rescaled; the export as is, against the "
+            f"rescaled exact-scale reference: {_metric_text(export_row, labelled)}")
     bounds = accumulator_bounds(net)
     ranges = accumulator_ranges(net, reference)
     layers = {name: {**bounds[name], "acc_min": ranges[name][0], "acc_max": ranges[name][1],
@@ -359,7 +468,7 @@ def study(net, x, labels=None, groups=None, m_bits=M_BITS, acc_below=ACC_BELOW, 
     onset = max((lay["empirical"] for lay in layers.values()), default=1)
 
     def point(what, **kwargs):
-        changed = variant(net, max_shift=max_shift, **kwargs)
+        changed = variant(net, max_shift=max_shift, scales=real, **kwargs)
         row = evaluate(net, x, reference, golden_net.run(changed, x), labels, groups)
         row["agrees"] = bool(within(row, ref_row, False))
         row["within"] = bool(within(row, ref_row, True)) if labelled else row["agrees"]
@@ -369,13 +478,17 @@ def study(net, x, labels=None, groups=None, m_bits=M_BITS, acc_below=ACC_BELOW, 
 
     ref_m = reference_m_bits(net)
     pow2, channels = power_of_two_scales(net)
-    scales_note = (f"all {channels} per-channel requant scales are exact powers of two, which any M reproduces "
+    scales_note = ("per-channel weights rescaled to the full weight range, real requant scales; reference = "
+                   f"those scales as >= {_min_m(net, real)}-bit multipliers (relative error <= "
+                   f"2**-{_min_m(net, real)}); "
+                   if real is not None else "") + \
+                  (f"all {channels} per-channel requant scales are exact powers of two, which any M reproduces "
                    f"exactly: the M sweep cannot differ from the reference until an export carries real scales"
                    if pow2 == channels else f"{channels - pow2} of {channels} per-channel requant scales are not "
                                             f"powers of two")
     log(f"requant scales: {scales_note}")
     log(f"full widths (M={ref_m}, A={full_acc}) against the export as is:")
-    full = point("full", m_bits=ref_m, acc_bits=full_acc)
+    full = point("full", m_bits=None if real is not None else ref_m, acc_bits=full_acc)
     log("requant multiplier width M (accumulators as exported, never wrapping):")
     m_rows = []
     for m in m_bits:
@@ -411,6 +524,7 @@ def study(net, x, labels=None, groups=None, m_bits=M_BITS, acc_below=ACC_BELOW, 
         joint = point("both", m_bits=rec_m, acc_bits=rec_a)
     joint_ok = None if joint is None else joint["within"] if labelled and not chance else joint["agrees"]
     return {"net": net.name, "task": task_of(net), "labelled": labelled, "samples": int(len(x)),
+            "scales_mode": scales, "export": export_row,
             "criterion": criterion, "reference_at_chance": chance,
             "reference": ref_row, "reference_m_bits": ref_m, "scales": scales_note, "full_widths": full,
             "full_widths_exact": all(v == 1.0 for v in full["layer_match"].values()),
@@ -464,6 +578,10 @@ def table(result):
 
     if labelled:
         lines.append(f"accuracy measured on: {result.get('dataset', 'the labels given')}")
+    if result.get("export") is not None:
+        lines.append(f"--scales float: per-channel weights and real requant scales; the reference is that net with "
+                     f"exact scales ({_metric_text(result['reference'], labelled)}); the export as is (power-of-two "
+                     f"scales), against that reference: {_metric_text(result['export'], labelled)}")
     lines.append("requant multiplier width M (accumulators never wrap); worst layer = lowest exact-match fraction"
                  + ("" if classifier else "; score chg = mean relative change of the anomaly score (MSE)"))
     lines.append(f"  {head}  shifts needed")
@@ -551,6 +669,11 @@ def _parser():
                         help="multiplier widths to sweep (default 4-16)")
     parser.add_argument("--acc-below", type=int, default=ACC_BELOW,
                         help="bits below the onset of wrap-around to continue the accumulator sweep")
+    parser.add_argument("--scales", choices=("export", "float"), default="export",
+                        help="export: the export's requant scales (power-of-two today, so M has no effect); float: "
+                             "rescale every output channel's weights to the full weight range (per-channel "
+                             "quantization), which makes the requant scales real, and sweep M against the same net "
+                             "with exact scales (writes <out>/<NET>-float.json/.png)")
     parser.add_argument("--max-shift", type=int, default=62, help="largest requant right shift the hardware has")
     parser.add_argument("--label", help="what the model is (default: the export's training record, or 'untrained "
                                         "stand-in' for an export without one)")
@@ -581,10 +704,15 @@ def _study_one(args, name, log):
     log(f"[study {name}] model {prefix}.json/.npz: {label}")
     log(f"[study {name}] data: {dataset}")
     start = time.time()
-    result = study(net, x, labels, groups, args.m_bits, args.acc_below, args.max_shift, log)
-    result.update(model=f"{prefix}.json/.npz: {label}", dataset=dataset, seconds=round(time.time() - start, 1))
+    try:
+        result = study(net, x, labels, groups, args.m_bits, args.acc_below, args.max_shift, log, args.scales)
+    except ValueError as err:
+        return _fail(err)
+    model = f"{prefix}.json/.npz" + (", per-channel rescaled (--scales float)" if args.scales == "float" else "")
+    result.update(model=f"{model}: {label}", dataset=dataset, seconds=round(time.time() - start, 1))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    name = name if args.scales == "export" else f"{name}-float"
     (out / f"{name}.json").write_text(json.dumps(result, indent=1) + "\n")
     plot(result, out / f"{name}.png")
     print(f"== bit-width study: {name} ==\nmodel: {result['model']}\ndata: {dataset}")

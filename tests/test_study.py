@@ -1,6 +1,7 @@
 """quant.study: the internal bit-width study (requant multiplier width M, accumulator width A) on exact integers."""
 
 import json
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -121,6 +122,129 @@ def test_variant_refuses_unknown_layers(tmp_path):
     net = _tiny(tmp_path, [[1, 0], [0, 1]], [0, 0], [1, 1], [0, 0], [[0, 0]])
     with pytest.raises(ValueError, match=r"acc_bits names \['fc2'\].*valid: \['fc'\]"):
         study.variant(net, acc_bits={"fc2": 12})
+
+
+# -- per-channel weights with real requant scales (--scales float) -----------------------------------------------------
+
+def _half_even(value):
+    """Round a Fraction half to even (Python's round of a Fraction does exactly that), independently of numpy."""
+    return round(value)
+
+
+def test_per_channel_rescales_every_channel_to_the_full_weight_range(tmp_path):
+    # channel 0 peaks at 2, channel 1 at 127 (already full); export scale 1/16 (a power of two); both peaks go to
+    # 127 + PEAK_OFFSET = 127.207, i.e. factors 63.6 and 1.0016
+    w, b = [[1, -127], [-2, 5]], [5, -3]
+    net = _tiny(tmp_path, w, b, [1, 1], [4, 4], [[0, 0]])
+    pc, scales = study.per_channel(net)
+    assert 0.2 < study.PEAK_OFFSET < 0.5
+    factor, fshift = quantize_multiplier((127 + study.PEAK_OFFSET) / np.array([2, 127]), 24)
+    for c in range(2):
+        s_c = Fraction(int(factor[c]), 2 ** int(fshift[c]))
+        expect_w = [_half_even(Fraction(w[k][c]) * s_c) for k in range(2)]
+        np.testing.assert_array_equal(pc.arrays["fc/w"][:, c], expect_w)
+        assert pc.arrays["fc/b"][c] == _half_even(Fraction(b[c]) * s_c)
+        assert scales["fc"][c] == float(Fraction(1, 16) / s_c)     # the real scale, exact to float64
+    np.testing.assert_array_equal(pc.arrays["fc/w"], [[64, -127], [-127, 5]])
+    assert np.abs(pc.arrays["fc/w"]).max(axis=0).tolist() == [127, 127]
+    assert study.power_of_two_scales(pc) == (0, 2)                # no power-of-two scale left
+    assert pc.meta["nodes"][1]["acc_bits"] == study.accumulator_bounds(pc)["fc"]["bound_weights"]
+    m_ref = pc.meta["arrays"]["fc/multiplier"]["bits"]
+    assert m_ref == 32
+    np.testing.assert_array_equal(pc.arrays["fc/multiplier"], quantize_multiplier(scales["fc"], 32)[0])
+    np.testing.assert_array_equal(net.arrays["fc/w"], [[1, -127], [-2, 5]])    # the export is untouched
+    gnet.validate(pc.meta, {**pc.arrays}, "per-channel tiny")
+
+
+def test_per_channel_weights_stay_in_range_on_the_shipped_nets():
+    for name in ("dscnn", "fcae"):
+        net = gnet.load(MODELS / name)
+        pc, scales = study.per_channel(net)
+        pow2, total = study.power_of_two_scales(pc)
+        dead = sum(int(np.count_nonzero(np.abs(pc.arrays[n["weights"]]).reshape(-1, len(scales[n["name"]])).max(0)
+                                        == 0)) for n in pc.nodes if n["name"] in scales)
+        assert pow2 == dead and dead * 20 < total, (name, pow2, dead, total)    # only all-zero channels keep 2**k
+        for node in pc.nodes:
+            if node["name"] not in scales:
+                continue
+            desc = pc.meta["arrays"][node["weights"]]
+            lo, hi = 1 - 2 ** (desc["bits"] - 1), 2 ** (desc["bits"] - 1) - 1
+            new, old = pc.arrays[node["weights"]], net.arrays[node["weights"]]
+            assert lo <= new.min() and new.max() <= hi, node["name"]
+            axes = tuple(range(new.ndim - 1)) if node["op"] != "depthwise_conv2d" else (0, 1, 3)
+            peak, was = np.abs(new).max(axis=axes), np.abs(old).max(axis=axes)
+            np.testing.assert_array_equal(peak[was > 0], hi)         # every live channel uses the full range
+            np.testing.assert_array_equal(peak[was == 0], 0)
+            np.testing.assert_array_equal(np.sign(new), np.sign(old))
+        np.testing.assert_array_equal(gnet.run(net, net.vectors("input"), return_all=False),
+                                      net.vectors(net.outputs[0]))  # the shipped export still reproduces its vectors
+
+
+def test_variant_rounds_the_given_real_scales_not_the_stored_multipliers(tmp_path):
+    net = _tiny(tmp_path, [[1, 0], [0, 1]], [0, 0], [1, 1], [4, 4], [[0, 0]])      # stored: 1/16, 1/16
+    real = np.array([0.3, 0.7])
+    for m in (4, 16):
+        changed = study.variant(net, m_bits=m, scales={"fc": real})
+        mult, shift = quantize_multiplier(real, m)
+        np.testing.assert_array_equal(changed.arrays["fc/multiplier"], mult)
+        np.testing.assert_array_equal(changed.arrays["fc/shift"], shift)
+    np.testing.assert_array_equal(study.variant(net, m_bits=4, scales={"other": real}).arrays["fc/multiplier"], [8, 8])
+
+
+def _exhaustive_tiny(tmp_path):
+    """The per-channel tiny net, every one of the 65536 8-bit inputs, and the exact rational output per M."""
+    net = _tiny(tmp_path, [[1, -127], [-2, 5]], [5, -3], [1, 1], [4, 4], [[0, 0]])
+    pc, scales = study.per_channel(net)
+    grid = np.stack(np.meshgrid(np.arange(-128, 128), np.arange(-128, 128)), -1).reshape(-1, 2)
+    acc = grid @ pc.arrays["fc/w"] + pc.arrays["fc/b"]
+    return pc, scales, grid, acc
+
+
+def test_m16_matches_the_exact_scale_within_the_documented_bound_and_m4_does_not(tmp_path):
+    pc, scales, grid, acc = _exhaustive_tiny(tmp_path)
+    real = [Fraction(float(s)) for s in scales["fc"]]
+    exact = np.array([[_half_even(int(a) * real[c]) for c, a in enumerate(row)] for row in acc])
+    # the reference (exact scales as 32-bit multipliers) is the exact rational result on every input
+    np.testing.assert_array_equal(gnet.run(pc, grid, return_all=False), exact)
+    differ = {}
+    for m in (4, 16):
+        out = gnet.run(study.variant(pc, m_bits=m, scales=scales), grid, return_all=False)
+        mult, shift = quantize_multiplier(scales["fc"], m)
+        approx = [Fraction(int(mult[c]), 2 ** int(shift[c])) for c in range(2)]
+        for c in range(2):
+            assert abs(approx[c] - real[c]) <= real[c] / 2 ** m    # quantize_multiplier's relative bound
+        # at most |acc| * |s_M - s| plus the rounding step away; at M = 16, |acc * s| < 2**15 keeps it within one step
+        bound = np.floor(np.abs(acc) * np.abs(np.array([float(a - r) for a, r in zip(approx, real)]))) + 1
+        assert np.all(np.abs(out - exact) <= bound)
+        assert m < 16 or np.abs(out - exact).max() <= 1
+        # an output differs only where a rounding boundary lies between acc * s and acc * s_M
+        for i, c in zip(*np.nonzero(out != exact)):
+            value, moved = int(acc[i, c]) * real[c], int(acc[i, c]) * approx[c]
+            assert _half_even(value) != _half_even(moved)
+            assert abs(value - moved) >= abs(abs(value - round(value)) - Fraction(1, 2))
+        differ[m] = int(np.count_nonzero(out != exact))
+    assert differ[16] < differ[4]
+    assert differ[4] > 1000                                          # M = 4 visibly changes the outputs
+    assert differ[16] * 10 < differ[4]                              # ... and M = 16 an order of magnitude less
+
+
+def test_float_study_sweeps_the_real_scales_against_the_exact_scale_net(tmp_path):
+    pc, scales, grid, _ = _exhaustive_tiny(tmp_path)
+    net = gnet.load(tmp_path / "tiny")
+    x = grid[(np.abs(grid) <= 8).all(axis=1)]                     # |acc * s| < 140: M = 16 is exact here, M = 4 not
+    result = study.study(net, x, m_bits=(4, 16), acc_below=1, log=_quiet, scales="float")
+    assert result["scales_mode"] == "float" and result["full_widths_exact"]
+    assert "2 of 2 per-channel requant scales are not powers of two" in result["scales"]
+    exact = gnet.run(pc, x, return_all=False)
+    for row in result["m_sweep"]:
+        out = gnet.run(study.variant(pc, m_bits=row["m_bits"], scales=scales), x, return_all=False)
+        assert row["layer_match"]["fc"] == np.mean(out == exact)
+    assert [row["output_exact"] for row in result["m_sweep"]] == [False, True]
+    assert result["recommendation"]["m_bits"] == 16
+    shipped = gnet.run(net, x, return_all=False)                   # the export as is, for context
+    assert result["export"]["layer_match"]["fc"] == np.mean(shipped == exact) < 1
+    with pytest.raises(ValueError, match="scales must be 'export' or 'float', not 'real'"):
+        study.study(net, x, m_bits=(4,), log=_quiet, scales="real")
 
 
 # -- recommendation logic ----------------------------------------------------------------------------------------------
@@ -266,7 +390,8 @@ def test_cli_help_and_unknown_net(capsys):
     with pytest.raises(SystemExit) as exc:
         study.main(["--help"])
     assert exc.value.code == 0
-    assert "--data-dir" in capsys.readouterr().out
+    help_text = capsys.readouterr().out
+    assert "--data-dir" in help_text and "--scales {export,float}" in help_text
     assert study.main(["lenet"]) == 2
     assert "unknown NET 'lenet'; valid NETs are: dscnn, resnet8, mobilenetv1, fcae, or all" in capsys.readouterr().err
     assert study.main([]) == 2
@@ -292,3 +417,11 @@ def test_cli_writes_table_json_and_png(tmp_path, capsys):
     result = json.loads((out / "tiny.json").read_text())
     assert result["model"].endswith("hand-made test net") and result["recommendation"]["m_bits"] == 13
     assert (out / "tiny.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert study.main(["tiny", "--model", str(tmp_path / "tiny"), "--out", str(out), "--m-bits", "4-16",
+                       "--scales", "float", "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "--scales float: per-channel weights and real requant scales" in text
+    result = json.loads((out / "tiny-float.json").read_text())
+    assert result["scales_mode"] == "float" and result["export"] is not None
+    assert [r["m_bits"] for r in result["m_sweep"]] == list(range(4, 17))
+    assert (out / "tiny-float.png").is_file() and json.loads((out / "tiny.json").read_text())["scales_mode"] == "export"
