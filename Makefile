@@ -42,8 +42,8 @@ sim: $(STAMP)  ## replay NET (dscnn|resnet8|mobilenetv1|fcae|all) on the RTL eng
 verilog: $(STAMP)  ## emit build/verilog/<top>.v for every generator top (default parameters)
 	$(PY) -m hw verilog --all --out build/verilog
 
-area: $(STAMP)  ## synthesize ST multiplier / MAC vs fixed baselines with yosys; writes build/area.json
-	$(PY) -m hw.area --out build/area.json
+area: $(STAMP)  ## synthesize ST multiplier / MAC / engines vs fixed baselines with yosys (~1 h on 2 cores); build/area.json
+	$(PY) -m hw.area --out build/area.json --jobs $(JOBS) $(ARGS)
 
 bench-engines: $(STAMP)  ## engine cycles / utilization per layer and precision: build/bench_engines.json
 	$(PY) -m hw.bench_engines --out build/bench_engines.json
