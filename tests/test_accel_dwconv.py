@@ -7,18 +7,13 @@ import pytest
 from hw.accel import regs
 from hw.accel.driver import read_output
 from hw.accel.dwconv import DepthwiseConv2dEngine
-from hw.accel.sim import random_depthwise_layer, run_engine
+from hw.accel.sim import random_depthwise_layer, run_and_check, run_engine
 from hw.params import EngineParams
 from hw.perf import depthwise_conv2d_cycles, depthwise_conv2d_fits, depthwise_conv2d_layer_cycles
 
 
 def check(params, layers, mul_pipeline=1):
-    memory, results = run_engine(DepthwiseConv2dEngine(params, mul_pipeline), [job for job, _ in layers])
-    for res in results:
-        assert res["status"] == {"busy": 0, "done": 1, "error": 0, "err_code": 0}
-    for job, expected in layers:
-        np.testing.assert_array_equal(read_output(job, memory.words), expected)
-    return results
+    return run_and_check(DepthwiseConv2dEngine(params, mul_pipeline), layers)
 
 
 @pytest.mark.parametrize("in_shape, kernel, bits, strides, padding, params", [

@@ -6,19 +6,12 @@ import pytest
 from hw.accel import regs
 from hw.accel.driver import dense_job, read_output
 from hw.accel.fc import FullyConnectedEngine
-from hw.accel.sim import random_dense_layer, run_engine
+from hw.accel.sim import random_dense_layer, run_and_check, run_engine
 from hw.params import EngineParams
 
 
 def check(params, layers, **kw):
-    dut = FullyConnectedEngine(params)
-    memory, results = run_engine(dut, [job for job, _ in layers], **kw)
-    assert len(results) == sum(len(job.runs) for job, _ in layers)
-    for res in results:
-        assert res["status"] == {"busy": 0, "done": 1, "error": 0, "err_code": 0}
-    for job, expected in layers:
-        np.testing.assert_array_equal(read_output(job, memory.words), expected)
-    return results
+    return run_and_check(FullyConnectedEngine(params), layers, **kw)
 
 
 @pytest.mark.parametrize("bits", [16, 8, 4])

@@ -6,10 +6,10 @@ import numpy as np
 
 from ..golden import requantize, value_range
 from ..golden.layers import conv2d, dense, depthwise_conv2d
-from .driver import conv2d_job, dense_job, depthwise_conv2d_job
+from .driver import conv2d_job, dense_job, depthwise_conv2d_job, read_output
 from .regs import encode, field, register
 
-__all__ = ["wb_write", "wb_read", "WishboneMemory", "write_fields", "run_engine", "random_dense_layer",
+__all__ = ["wb_write", "wb_read", "WishboneMemory", "write_fields", "run_engine", "run_and_check", "random_dense_layer",
            "random_conv2d_layer", "random_depthwise_layer"]
 
 
@@ -150,6 +150,24 @@ def run_engine(engine, jobs, *, wait=0, err_above=None, max_cycles=200_000):
     sim.run()
     return memory, results
 
+
+def run_and_check(engine, layers, **kw):
+    """:func:`run_engine` on ``layers`` (``(job, expected)`` pairs, e.g. from the ``random_*_layer`` helpers) and
+    raise ``AssertionError`` unless every run ended done without error and every output equals ``expected`` exactly.
+
+    Keyword arguments go to :func:`run_engine`; returns its per-run results.
+    """
+    memory, results = run_engine(engine, [job for job, _ in layers], **kw)
+    runs = sum(len(job.runs) for job, _ in layers)
+    if len(results) != runs:
+        raise AssertionError(f"{runs} engine runs expected, {len(results)} ran")
+    ok = {"busy": 0, "done": 1, "error": 0, "err_code": 0}
+    for i, res in enumerate(results):
+        if res["status"] != ok:
+            raise AssertionError(f"run {i} ended with status {res['status']}, expected {ok}")
+    for job, expected in layers:
+        np.testing.assert_array_equal(read_output(job, memory.words), expected)
+    return results
 
 def _requant_params(rng, params, acc, o_bits):
     """Per-channel multipliers and a shift mapping ``acc`` onto (slightly beyond) the ``o_bits`` output range."""
