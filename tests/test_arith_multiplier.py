@@ -1,15 +1,16 @@
-"""SumTogetherMultiplier and FixedMultiplier in amaranth.sim against hw.golden.st_product (exact integers)."""
+"""SumTogetherMultiplier and FixedMultiplier in amaranth.sim against hw.golden.st_product and st_split_product
+(exact integers)."""
 
 import warnings
 
 import numpy as np
 import pytest
 from amaranth.back import rtlil
-from amaranth.hdl import Cat
+from amaranth.hdl import Cat, signed
 from amaranth.sim import Simulator
 
 from hw.arith import DspSumTogetherMultiplier, FixedMultiplier, SumTogetherMultiplier
-from hw.golden import pack, st_product, unpack, value_range
+from hw.golden import pack, st_product, st_split_product, unpack, value_range
 
 SIGNS = [(sa, sw) for sa in (False, True) for sw in (False, True)]
 
@@ -22,17 +23,20 @@ def _warnings_are_errors():
 
 
 def simulate(dut, vectors):
-    """Drive ``vectors`` (dicts of a, w, mode, a_signed, w_signed arrays; one vector per cycle) through one Simulator.
+    """Drive ``vectors`` (dicts of a, w, mode, split, a_signed, w_signed arrays; one vector per cycle) through one
+    Simulator.
 
     Returns ``p`` read in the cycle each vector is applied, shifted by the DUT latency, i.e. ``out[i]`` is the output
-    for vector ``i`` (read ``dut.latency`` cycles after it was applied).
+    for vector ``i`` (read ``dut.latency`` cycles after it was applied); for a DUT with a ``q`` port, ``(p, q)``.
     """
     a, w = vectors["a"], vectors["w"]
     n = len(a)
     latency = dut.latency
-    controls = [(getattr(dut, name), vectors[name]) for name in ("mode", "a_signed", "w_signed") if name in vectors]
+    controls = [(getattr(dut, name), vectors[name]) for name in ("mode", "split", "a_signed", "w_signed")
+                if name in vectors]
     operands = Cat(dut.a, dut.w)
-    out = np.zeros(n, dtype=np.int64)
+    outputs = [dut.p] + ([dut.q] if hasattr(dut, "q") else [])
+    out = np.zeros((len(outputs), n), dtype=np.int64)
 
     async def testbench(ctx):
         last = [None] * len(controls)
@@ -44,7 +48,8 @@ def simulate(dut, vectors):
                         last[k] = values[i]
                 ctx.set(operands, int(a[i]) | int(w[i]) << dut.width)
             if i >= latency:
-                out[i - latency] = ctx.get(dut.p)
+                for k, port in enumerate(outputs):
+                    out[k, i - latency] = ctx.get(port)
             if latency:
                 await ctx.tick()
 
@@ -53,7 +58,7 @@ def simulate(dut, vectors):
         sim.add_clock(1e-6)
     sim.add_testbench(testbench)
     sim.run()
-    return out
+    return tuple(out) if len(outputs) > 1 else out[0]
 
 
 def expected(width, vectors):
@@ -68,20 +73,52 @@ def expected(width, vectors):
     return exp
 
 
-def reverse_lanes(words, lanes, width):
-    """``words`` with their ``lanes`` lanes in reverse order (the ``weight_order="reversed"`` memory layout)."""
-    return pack(unpack(np.asarray(words)[..., None], lanes, False, width)[..., ::-1].reshape(-1), lanes, False, width)
+def split_active(dut, vectors):
+    """Per vector: is it in a split mode of ``dut`` (``split`` = 1 and the lane count in ``dut.split_lanes``)?"""
+    if "split" not in vectors:
+        return np.zeros(len(vectors["a"]), dtype=bool)
+    return (vectors["split"] != 0) & np.isin(1 << vectors["mode"], dut.split_lanes)
+
+
+def expected_split(dut, vectors):
+    """``(p, q)`` expected from ``dut``: ``st_split_product`` in its split modes, else ``(st_product, 0)``."""
+    p, q = expected(dut.width, vectors), np.zeros(len(vectors["a"]), dtype=np.int64)
+    active = split_active(dut, vectors)
+    for m in np.unique(vectors["mode"][active]):
+        for sa, sw in SIGNS:
+            sel = active & (vectors["mode"] == m) & (vectors["a_signed"] == sa) & (vectors["w_signed"] == sw)
+            if sel.any():
+                p[sel], q[sel] = st_split_product(vectors["a"][sel], vectors["w"][sel], 1 << int(m), sa, sw, dut.width)
+    return p, q
+
+
+def reverse_lanes(words, lanes, width, groups=1):
+    """``words`` with their ``lanes`` lanes in reverse order within each of ``groups`` equal groups of lanes (the
+    ``weight_order="reversed"`` memory layout: ``groups=2`` in a split mode)."""
+    values = unpack(np.asarray(words)[..., None], lanes, False, width)
+    values = values.reshape(*values.shape[:-1], groups, lanes // groups)[..., ::-1]
+    return pack(values.reshape(-1), lanes, False, width)
 
 
 def check(dut, vectors):
-    """``dut`` against ``hw.golden.st_product``; a ``weight_order="reversed"`` DUT gets the weights lane-reversed."""
+    """``dut`` against ``hw.golden.st_product`` (and ``st_split_product`` in split modes, where ``q`` is checked
+    too); a ``weight_order="reversed"`` DUT gets the weights lane-reversed (within each group in a split mode)."""
     driven = dict(vectors)
     if getattr(dut, "weight_order", "natural") == "reversed":
         driven["w"] = vectors["w"].copy()
+        active = split_active(dut, vectors)
         for m in np.unique(vectors["mode"]):
-            sel = vectors["mode"] == m
-            driven["w"][sel] = reverse_lanes(vectors["w"][sel], 1 << int(m), dut.width)
-    np.testing.assert_array_equal(simulate(dut, driven), expected(dut.width, vectors))
+            for split in (False, True):
+                sel = (vectors["mode"] == m) & (active == split)
+                if sel.any():
+                    driven["w"][sel] = reverse_lanes(vectors["w"][sel], 1 << int(m), dut.width, 1 + split)
+    if not getattr(dut, "split_lanes", ()):
+        np.testing.assert_array_equal(simulate(dut, driven), expected(dut.width, vectors))
+        return
+    (p, q), (exp_p, exp_q) = simulate(dut, driven), expected_split(dut, vectors)
+    np.testing.assert_array_equal(p, exp_p)
+    active = split_active(dut, vectors)
+    np.testing.assert_array_equal(q[active], exp_q[active])
 
 
 def vectors_for(mode, a_signed, w_signed, a, w):
@@ -213,10 +250,12 @@ def test_reversed_weight_order_generic_widths():
 
 
 def test_reverse_lanes_helper():
-    """The test's layout helper itself: lane i of the result is lane n-1-i of the input."""
+    """The test's layout helper itself: lane i of the result is lane n-1-i of the input (within each group)."""
     words = pack(np.array([1, 2, 3, 4, 5, 6, 7, 8]), 4, False)
     np.testing.assert_array_equal(reverse_lanes(words, 4, 16), pack(np.array([4, 3, 2, 1, 8, 7, 6, 5]), 4, False))
     np.testing.assert_array_equal(reverse_lanes(words, 1, 16), words)
+    np.testing.assert_array_equal(reverse_lanes(words, 4, 16, 2), pack(np.array([2, 1, 4, 3, 6, 5, 8, 7]), 4, False))
+    np.testing.assert_array_equal(reverse_lanes(words, 2, 16, 2), words)
 
 
 @pytest.mark.parametrize("width, lane_set", [(8, (1, 2, 4)), (16, (1, 2)), (8, (2, 4)), (12, (1, 2))])
@@ -288,6 +327,142 @@ def test_one_shared_array_without_multiply_operators():
     assert "$mul" in rtlil.convert(FixedMultiplier(8, "star"))
 
 
+def test_split_golden():
+    """``st_split_product``: the two half sums, by hand and against ``st_product``."""
+    a = pack(np.array([1, -2, 3, -4]), 4, True)
+    w = pack(np.array([5, 6, -7, 7]), 4, True)
+    assert tuple(st_split_product(a, w, 4, True, True)) == (1 * 5 - 2 * 6, -3 * 7 - 4 * 7)
+    # 2 lanes, a unsigned, w signed: bytes 0xE1 = 225, 0xC3 = 195 and 0x65 = 101, 0x79 = 121
+    assert tuple(st_split_product(a, w, 2, False, True)) == (225 * 101, 195 * 121)
+    rng = np.random.default_rng(9)
+    a, w = random_words(rng, 16, 200), random_words(rng, 16, 200)
+    for lanes in (2, 4, 8):
+        for sa, sw in SIGNS:
+            lo, hi = st_split_product(a, w, lanes, sa, sw)
+            np.testing.assert_array_equal(lo + hi, st_product(a, w, lanes, sa, sw))
+            np.testing.assert_array_equal(lo, st_product(a & 0xFF, w & 0xFF, lanes // 2, sa, sw, 8))
+    for lanes in (1, 3, 0, True):
+        with pytest.raises(ValueError, match=rf"even lane count of at least 2 .* not {lanes!r}"):
+            st_split_product(a, w, lanes, True, True)
+
+
+def _group_walk(rng, width, lanes, sa, sw):
+    """Words in which each split-mode group (its ``width // 2`` bits of a and of w) walks through all ``2**width``
+    input combinations, the two groups in independent random order."""
+    b, half = width // lanes, lanes // 2
+    order = np.stack([rng.permutation(1 << width) for _ in range(2)], axis=1)        # (combinations, group)
+    fields = order[..., None] >> (np.arange(2 * half) * b) & ((1 << b) - 1)         # (.., group, a lanes + w lanes)
+    a = pack(_to_signed(fields[..., :half], b, sa).reshape(-1), lanes, sa, width)
+    w = pack(_to_signed(fields[..., half:], b, sw).reshape(-1), lanes, sw, width)
+    return a, w
+
+
+def split_vectors(mode, a_signed, w_signed, a, w, split=1):
+    return {**vectors_for(mode, a_signed, w_signed, a, w), "split": np.full(len(a), split)}
+
+
+@pytest.mark.parametrize("weight_order", ["natural", "reversed"])
+def test_split_modes_width_8_every_group_input(weight_order):
+    """Width 8, split 2 and 4: each group's a and w lanes (8 input bits) take all 256 values under every
+    signedness, the other group walking independently, so p and q are each checked on every input they depend on."""
+    rng = np.random.default_rng(81)
+    parts = []
+    for lanes in (2, 4):
+        for sa, sw in SIGNS:
+            a, w = _group_walk(rng, 8, lanes, sa, sw)
+            for group in range(2):                     # the stimulus really is exhaustive per group
+                inputs = (a >> 4 * group & 15) << 4 | w >> 4 * group & 15
+                assert len(np.unique(inputs)) == 256
+            parts.append(split_vectors(lanes.bit_length() - 1, sa, sw, a, w))
+    check(SumTogetherMultiplier(8, (1, 2, 4), split=(2, 4), weight_order=weight_order), concat(parts))
+
+
+@pytest.mark.parametrize("split", [(4,), (2, 4)])
+def test_split_four_lanes_width_16_every_pair_in_every_lane(split):
+    """Width 16, split 4: every lane sees all 256 (a, w) pairs under every signedness, the other lanes random."""
+    rng = np.random.default_rng(16 + len(split))
+    parts = []
+    for sa, sw in SIGNS:
+        order = np.stack([rng.permutation(256) for _ in range(4)], axis=1)
+        a = pack(_to_signed(order >> 4, 4, sa).reshape(-1), 4, sa)
+        w = pack(_to_signed(order & 15, 4, sw).reshape(-1), 4, sw)
+        parts.append(split_vectors(2, sa, sw, a, w))
+    check(SumTogetherMultiplier(16, (1, 2, 4), split=split), concat(parts))
+
+
+def _mixed_vectors(rng, width, lanes, n):
+    """``n`` random vectors, mode, split flag and signedness changing every cycle."""
+    return {"a": random_words(rng, width, n), "w": random_words(rng, width, n),
+            "mode": rng.choice([k.bit_length() - 1 for k in lanes], n), "split": rng.integers(0, 2, n),
+            "a_signed": rng.integers(0, 2, n).astype(bool), "w_signed": rng.integers(0, 2, n).astype(bool)}
+
+
+@pytest.mark.parametrize("weight_order", ["natural", "reversed"])
+@pytest.mark.parametrize("split", [(4,), (2, 4)])
+def test_split_corners_and_random_every_mode(split, weight_order):
+    """Width 16: corners and random words in every mode with ``split`` on and off (on for a lane count without a
+    split mode must change nothing), then random vectors whose mode, split flag and signedness change every cycle."""
+    rng = np.random.default_rng(3 * len(split) + 7 * (weight_order == "reversed"))
+    parts = []
+    for lanes in (1, 2, 4):
+        for flag in (0, 1):
+            part = corners_and_random(16, lanes, rng, 12)
+            parts.append({**part, "split": np.full(len(part["a"]), flag)})
+    parts.append(_mixed_vectors(rng, 16, (1, 2, 4), 150))
+    vectors = concat(parts)
+    dut = SumTogetherMultiplier(16, (1, 2, 4), split=split, weight_order=weight_order)
+    assert split_active(dut, vectors).sum() > 100 and (~split_active(dut, vectors) & (vectors["split"] == 1)).any()
+    check(dut, vectors)
+
+
+@pytest.mark.parametrize("weight_order", ["natural", "reversed"])
+@pytest.mark.parametrize("split, pipeline", [((4,), 1), ((2, 4), 1), ((2, 4), 2)])
+def test_split_pipelined(split, pipeline, weight_order):
+    """A new vector every cycle, mode, split flag and signedness changing every cycle; p and q follow exactly
+    ``pipeline`` cycles later."""
+    rng = np.random.default_rng(10 * pipeline + len(split))
+    vectors = _mixed_vectors(rng, 16, (1, 2, 4), 200)
+    dut = SumTogetherMultiplier(16, (1, 2, 4), pipeline, split=split, weight_order=weight_order)
+    assert dut.latency == pipeline
+    check(dut, vectors)
+
+
+@pytest.mark.parametrize("width, lane_set, split", [(8, (2, 4), (2,)), (12, (1, 2), (2,)), (24, (1, 2, 4, 8), (8,)),
+                                                    (8, (1, 2, 4), (4,))])
+def test_split_generic_configurations(width, lane_set, split):
+    """Corners and random words in each split mode, then random vectors in every mode, split flag on and off."""
+    rng = np.random.default_rng(width + len(lane_set))
+    parts = []
+    for lanes in split:
+        part = corners_and_random(width, lanes, rng, 20)
+        parts.append({**part, "split": np.ones(len(part["a"]), dtype=np.int64)})
+    parts.append(_mixed_vectors(rng, width, lane_set, 100))
+    check(SumTogetherMultiplier(width, lane_set, split=split), concat(parts))
+
+
+def test_split_unsupported_mode_acts_as_smallest_lane_count():
+    """A mode value naming no lane count selects ``min(lanes)``, with its split mode when it has one."""
+    rng = np.random.default_rng(12)
+    a, w = random_words(rng, 8, 40), random_words(rng, 8, 40)
+    dut = SumTogetherMultiplier(8, (2, 4), split=(2,))
+    for mode in (0, 3):
+        p, q = simulate(dut, split_vectors(mode, True, False, a, w))
+        lo, hi = st_split_product(a, w, 2, True, False, 8)
+        np.testing.assert_array_equal(p, lo)
+        np.testing.assert_array_equal(q, hi)
+
+
+def test_split_ports_and_one_shared_array():
+    """``split``/``q`` exist only with split modes; the split configuration is still one array of gates."""
+    dut = SumTogetherMultiplier(8, (1, 2, 4), split=(2, 4))
+    assert (len(dut.split), dut.q.shape(), dut.split_lanes) == (1, signed(9), (2, 4))
+    text = rtlil.convert(dut)
+    assert "$mul" not in text and text.count("cell $add ") == 1        # the tree's final adder only
+    plain = SumTogetherMultiplier(8, (1, 2, 4))
+    assert plain.split_lanes == () and not hasattr(plain, "q") and not hasattr(plain, "split")
+    assert rtlil.convert(plain).count("cell $add ") == 1
+
+
 @pytest.mark.parametrize("arrangement", ["star", "array"])
 @pytest.mark.parametrize("width, pipeline", [(16, 0), (8, 2)])
 def test_fixed_multiplier(arrangement, width, pipeline):
@@ -312,6 +487,14 @@ def test_fixed_multiplier(arrangement, width, pipeline):
     ({"width": "16"}, TypeError, r"width must be an int, not '16'"),
     ({"reduction": "booth"}, ValueError, r"reduction must be one of .*, not 'booth'"),
     ({"weight_order": "swapped"}, ValueError, r"weight_order must be one of \('natural', 'reversed'\), not 'swapped'"),
+    ({"split": (8,)}, ValueError, r"split lane count 8 is not in lanes=\(1, 2, 4\)"),
+    ({"lanes": (1, 2), "split": (4,)}, ValueError, r"split lane count 4 is not in lanes=\(1, 2\)"),
+    ({"split": (1, 4)}, ValueError, r"split lane counts must be at least 2 .*, not 1 \(in split=\(1, 4\)\)"),
+    ({"split": (4, 4)}, ValueError, r"split must not repeat a lane count, got \(4, 4\)"),
+    ({"split": 4}, TypeError, r"split must be a tuple of lane counts .* not 4"),
+    ({"split": "4"}, TypeError, r"split must be a tuple of lane counts .* not '4'"),
+    ({"split": (4.0,)}, TypeError, r"split lane counts must be ints, not 4.0"),
+    ({"split": (True,)}, TypeError, r"split lane counts must be ints, not True"),
 ])
 def test_constructor_errors(kwargs, error, message):
     with pytest.raises(error, match=message):

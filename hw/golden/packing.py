@@ -6,14 +6,14 @@ unsigned. Words are returned as non-negative ``int64`` (the raw bit pattern).
 
 The Sum-Together (ST) product of an activation word and a weight word in N-lane mode is ``sum_i a_i * w_i``: lane ``i``
 of the activation pairs with lane ``i`` of the weight. This is the function the ``SumTogetherMultiplier`` RTL is
-verified against.
+verified against; :func:`st_split_product` is its split mode (the two halves of the lanes summed separately).
 """
 
 import numpy as np
 
 from .arith import check_range
 
-__all__ = ["lane_bits", "pack", "unpack", "st_product"]
+__all__ = ["lane_bits", "pack", "unpack", "st_product", "st_split_product"]
 
 
 def lane_bits(width, lanes):
@@ -54,3 +54,18 @@ def st_product(a_word, w_word, lanes, a_signed, w_signed, width=16):
     a = unpack(np.asarray(a_word)[..., None], lanes, a_signed, width)
     w = unpack(np.asarray(w_word)[..., None], lanes, w_signed, width)
     return np.sum(a * w, axis=-1)
+
+
+def st_split_product(a_word, w_word, lanes, a_signed, w_signed, width=16):
+    """Split Sum-Together product: ``(sum_{i < lanes/2} a_i * w_i, sum_{i >= lanes/2} a_i * w_i)`` (element-wise).
+
+    The lower and upper halves of the lanes (lane ``i`` of ``a`` with lane ``i`` of ``w``, as :func:`st_product`) are
+    summed separately; ``lanes`` must be even (at least 2).
+    """
+    if isinstance(lanes, bool) or not isinstance(lanes, (int, np.integer)) or lanes < 2 or lanes % 2:
+        raise ValueError(f"lanes must be an even lane count of at least 2 for a split product, not {lanes!r}")
+    a = unpack(np.asarray(a_word)[..., None], lanes, a_signed, width)
+    w = unpack(np.asarray(w_word)[..., None], lanes, w_signed, width)
+    products = a * w
+    half = int(lanes) // 2
+    return np.sum(products[..., :half], axis=-1), np.sum(products[..., half:], axis=-1)
