@@ -47,7 +47,22 @@ def test_dwconv_real_shapes_each_precision(tmp_path, bits):
         assert abs(model.compute - res["COMPUTE_CYCLES"]) <= 0.05 * res["COMPUTE_CYCLES"], (name, model, res)
 
 
-def _random_layers(rng, p, count):
+@pytest.mark.verilator
+def test_dwconv_unsplit_engine(tmp_path):
+    """The engine without the split mode (``split=()``: every lane of a word on one channel, 4 tap read ports):
+    DS-CNN's depthwise layer at 8 and 4 bit and random layers, bit-exact, cycles as ``hw.perf`` for that engine."""
+    p = EngineParams()
+    rng = np.random.default_rng(77)
+    layers = [random_depthwise_layer(rng, p, (25, 5, 64), (3, 3), bits, padding="same", relu=True, split=(),
+                                     base=0x10000 * (1 + 2 * i)) for i, bits in enumerate((8, 4))]
+    cycles = run_jobs("depthwise_conv2d_engine", __name__, tmp_path, p, layers + _random_layers(rng, p, 8, split=()),
+                      split=())
+    for bits, res in zip((8, 4), cycles):
+        model = depthwise_conv2d_cycles(p, (25, 5, 64), (3, 3), bits, padding="same", split=())
+        assert (model.total, model.compute) == (res["CYCLES"], res["COMPUTE_CYCLES"]), (bits, model, res)
+
+
+def _random_layers(rng, p, count, **options):
     layers = []
     for i in range(count):
         kh, kw = int(rng.integers(1, 6)), int(rng.integers(1, 6))
@@ -56,7 +71,7 @@ def _random_layers(rng, p, count):
             rng, p, shape, (kh, kw), int(rng.choice(p.precisions)),
             strides=(int(rng.integers(1, 3)), int(rng.integers(1, 3))), padding=str(rng.choice(["same", "valid"])),
             a_signed=bool(rng.integers(2)), w_signed=bool(rng.integers(2)), o_bits=int(rng.choice(p.precisions)),
-            o_signed=bool(rng.integers(2)), relu=bool(rng.integers(2)), base=0x1000 + 0x4000 * i))
+            o_signed=bool(rng.integers(2)), relu=bool(rng.integers(2)), base=0x100000 + 0x4000 * i, **options))
     return layers
 
 

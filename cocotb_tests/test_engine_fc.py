@@ -102,12 +102,13 @@ async def layers_back_to_back(dut):
 
 # ---- pytest drivers -----------------------------------------------------------------------------------------------
 
-def run_jobs(top, test_module, tmp_path, params, layers, *, mul_pipeline=1, wait=0):
-    """Simulate ``layers`` ((Job, expected) pairs) on one Verilator build of ``top``, check every output against
-    its golden result, and return per layer the summed ``CYCLES``/``COMPUTE_CYCLES``."""
+def run_jobs(top, test_module, tmp_path, params, layers, *, mul_pipeline=1, wait=0, **knobs):
+    """Simulate ``layers`` ((Job, expected) pairs) on one Verilator build of ``top`` (``knobs``: more of its
+    ``hw.tops`` parameters, e.g. ``split``), check every output against its golden result, and return per layer the
+    summed ``CYCLES``/``COMPUTE_CYCLES``."""
     jobs = [{"runs": job.runs, "memory": {a: hex(v) for a, v in job.memory.items()}} for job, _ in layers]
     (tmp_path / "jobs.json").write_text(json.dumps(jobs))
-    top_params = {**params.as_dict(), "mul_pipeline": mul_pipeline}
+    top_params = {**params.as_dict(), "mul_pipeline": mul_pipeline, **knobs}
     run(top, test_module, params=top_params,
         tb={"jobs": str(tmp_path / "jobs.json"), "result": str(tmp_path / "result.json"), "wait": wait})
     out = json.loads((tmp_path / "result.json").read_text())

@@ -31,10 +31,12 @@ def _parser():
                           description="Emit Verilog; the module is named after the top.")
     emit.add_argument("top", nargs="?", metavar="TOP", help="top name (see `list`)")
     emit.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
-                      help="generator parameter, repeatable (ints: 8, bools: true/false, int tuples: 1,2,4)")
+                      help="generator parameter, repeatable (ints: 8, bools: true/false, "
+                           "int tuples: 1,2,4 or none)")
     emit.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
     emit.add_argument("--all", action="store_true", help="emit every top with default parameters into --out")
-    emit.add_argument("--out", metavar="DIR", default="build/verilog", help="directory for --all (default: %(default)s)")
+    emit.add_argument("--out", metavar="DIR", default="build/verilog",
+                      help="directory for --all (default: %(default)s)")
     return parser
 
 

@@ -270,7 +270,7 @@ def engine_designs(params):
     ``_st_rq<N>`` (``generic-mem``) when the ST engine's default requantizer count differs from the fixed one's: the
     ST engine with the fixed engine's N requantizers.
     """
-    from .perf import default_requantizers
+    from .perf import default_requantizers, default_split
     fixed = params.replace(lanes=(1,))
     lane_text = "/".join(str(n) for n in params.lanes)
     common = (f"P={params.macs}, {params.mul_width} b, {params.bus_width}-b bus, acc {params.acc_bits} b, "
@@ -290,10 +290,16 @@ def engine_designs(params):
             table[f"{group}_st_rq{rq_fixed}"] = (
                 f"{name} lanes {lane_text}, {rq_fixed} requantizer(s) as the fixed engine instead of {rq_st}",
                 lambda c=cls, r=rq_fixed: c(params, requantizers=r), ("generic-mem",), group)
+        no_split = {"split": ()} if cls.SPLITS else {}
+        if cls.SPLITS and default_split(params, kind):  # what the split mode costs (DWConv)
+            table[f"{group}_st_nosplit"] = (
+                f"{name} lanes {lane_text}, no split mode (every lane of a word on one channel)",
+                lambda c=cls: c(params, split=()), ("generic-mem",), group)
         if params.mul_width <= DSP_BITS - 1 and set(params.lanes) <= {1, 2, 4}:
             dsp = _substituted(cls, DspSumTogetherMultiplier, "Dsp")
-            table[f"{group}_st_dsp"] = (f"{name} lanes {lane_text}, DspSumTogetherMultiplier",
-                                        lambda c=dsp: c(params), ("ecp5",), group)
+            table[f"{group}_st_dsp"] = (f"{name} lanes {lane_text}, DspSumTogetherMultiplier" +
+                                        ", no split mode" * bool(no_split),
+                                        lambda c=dsp, k=no_split: c(params, **k), ("ecp5",), group)
     return table
 
 

@@ -17,7 +17,8 @@ from .golden.layers import axis_geometry
 from .layout import row_words
 from .params import EngineParams
 
-__all__ = ["LayerCycles", "Band", "default_requantizers", "row_bands", "conv2d_cycles", "conv2d_fits", "conv2d_runs",
+__all__ = ["LayerCycles", "Band", "default_requantizers", "default_split", "row_bands", "conv2d_cycles",
+           "conv2d_fits", "conv2d_runs",
            "conv2d_layer_cycles", "depthwise_conv2d_cycles", "depthwise_conv2d_fits", "depthwise_conv2d_runs",
            "depthwise_conv2d_layer_cycles", "fc_cycles", "fc_layer_cycles", "fc_max_outputs", "fc_tiles"]
 
@@ -46,29 +47,54 @@ def _bus_words(n, bits, params):
     return row_words(n, bits, params.bus_width) // (params.bus_width // 32)
 
 
-def default_requantizers(params, kind):
+def default_split(params, kind):
+    """Lane counts an engine of ``kind`` runs in the multipliers' split mode unless told otherwise.
+
+    Depthwise: every lane count >= 2. A Sum-Together word adds its lanes into one sum, so without the split mode all
+    lanes of a word must hold taps of one channel and a 3 x 3 kernel fills at most 9 of 10 (8 bit) or 12 (4 bit)
+    lane slots; split, a word holds ``lanes / 2`` taps of each of two channels: 9 of 9 and 9 of 10. Conv2D / dense:
+    none (their lanes reduce over input channels of one output already).
+    """
+    if kind != "depthwise":
+        return ()
+    return tuple(n for n in params.lanes if n >= 2)
+
+
+def _depthwise_group(params, lanes, split):
+    """``(channels a group, taps a multiplier word per channel)`` of the depthwise engine at ``lanes`` lanes."""
+    if lanes in split:
+        return 2 * params.macs, lanes // 2
+    return params.macs, lanes
+
+
+def default_requantizers(params, kind, split=None):
     """Requantizers an engine of ``kind`` (``"dense"``, ``"conv2d"`` or ``"depthwise"``) has unless told otherwise.
 
-    Conv2D / dense: 1 (their groups are ``KH*KW*ceil(Cin/lanes)`` words, rarely shorter than P). Depthwise: the
-    fewest (a power of two) that keep a 3 x 3 kernel at the narrowest precision compute-bound, i.e.
-    ``P / R <= ceil(9 / max lanes)``: 2 for P = 4, 4 for P = 8.
+    Conv2D / dense: 1 (their groups are ``KH*KW*ceil(Cin/lanes)`` words, rarely shorter than P). Depthwise (with
+    ``split`` lane counts, default :func:`default_split`): the fewest (a power of two) that keep a 3 x 3 kernel
+    compute-bound at every precision, i.e. ``G / R <= ceil(9 / taps a word)`` for groups of ``G`` channels: 2 for
+    P = 4, 4 for P = 8.
     """
     if kind != "depthwise":
         return 1
-    k = -(-9 // max(params.lanes))
-    r = -(-params.macs // k)
+    split = default_split(params, kind) if split is None else split
+    r = 1
+    for n in params.lanes:
+        group, taps = _depthwise_group(params, n, split)
+        r = max(r, -(-group // -(-9 // taps)))
     return min(params.macs, 1 << (r - 1).bit_length())
 
 
-def _compute_cycles(p, *, groups, k, last, o_bits, requantizers, mul_pipeline):
+def _compute_cycles(p, *, groups, k, last, o_bits, requantizers, mul_pipeline, group=None):
     """Compute phase of ``groups`` channel groups of ``k`` multiplier words (``last`` channels in the final one).
 
-    Requantization takes a group in beats of ``E = min(requantizers, bus_width / o_bits)`` channels, and a group's
-    last word issues at least ``P / E`` cycles after the previous group's (``RequantPacker.pace``), so groups follow
-    each other every ``max(k, P / E)`` cycles; then the multiplier pipeline and the last group's beats drain.
+    Requantization takes a group of ``G`` channels (``group``, default P) in beats of
+    ``E = min(requantizers, bus_width / o_bits, P)`` channels, and a group's last word issues at least ``G / E``
+    cycles after the previous group's (``RequantPacker.pace``), so groups follow each other every ``max(k, G / E)``
+    cycles; then the multiplier pipeline and the last group's beats drain.
     """
     beat = min(requantizers, p.bus_width // o_bits, p.macs)
-    return k + (groups - 1) * max(k, p.macs // beat) + (1 + mul_pipeline) + -(-last // beat) + 4
+    return k + (groups - 1) * max(k, (group or p.macs) // beat) + (1 + mul_pipeline) + -(-last // beat) + 4
 
 
 def _engine_cycles(p, *, pixels, in_words, k_group, row_words_w, n_out, out_row, o_bits, mul_pipeline, wait,
@@ -80,7 +106,7 @@ def _engine_cycles(p, *, pixels, in_words, k_group, row_words_w, n_out, out_row,
     groups = -(-n_out // p.macs)
     compute = _compute_cycles(p, groups=pixels * groups, k=k_group, last=n_out - (groups - 1) * p.macs,
                               o_bits=o_bits, requantizers=requantizers, mul_pipeline=mul_pipeline)
-    return 1 + dma + compute, compute
+    return 2 + dma + compute, compute              # + CHECK and CHECKED
 
 
 def conv2d_cycles(params, in_shape, kernel, n_out, bits, o_bits=None, *, strides=(1, 1), padding="valid",
@@ -90,14 +116,19 @@ def conv2d_cycles(params, in_shape, kernel, n_out, bits, o_bits=None, *, strides
     Counted like the ``CYCLES`` register: from the cycle after the start pulse to the done flag. ``requantizers``
     is the engine's (default :func:`default_requantizers`).
     """
-    p = params
     o_bits = o_bits or bits
+    (run,) = _band_pixels(params, in_shape, kernel, n_out, bits, o_bits, strides, padding, fit=False)
+    return _conv2d_run(params, *run, in_shape[2], kernel, n_out, bits, o_bits, mul_pipeline, wait, requantizers)
+
+
+def _band_pixels(p, in_shape, kernel, n_out, bits, o_bits, strides, padding, fit):
+    """``(input pixels, output pixels)`` of each engine run of a conv2d / depthwise layer (its :func:`row_bands`;
+    one run with ``fit=False``)."""
     p.mode_of(bits), p.mode_of(o_bits)
-    w, cin = in_shape[1:]
+    w = in_shape[1]
     ow = _output_size(w, kernel[1], strides[1], padding)
-    (band,) = row_bands(p, in_shape, kernel, n_out, bits, o_bits, strides=strides, padding=padding, fit=False)
-    return _conv2d_run(p, band.in_rows * w, band.rows * ow, cin, kernel, n_out, bits, o_bits, mul_pipeline, wait,
-                       requantizers)
+    return [(b.in_rows * w, b.rows * ow)
+            for b in row_bands(p, in_shape, kernel, n_out, bits, o_bits, strides=strides, padding=padding, fit=fit)]
 
 
 def _conv2d_run(p, in_pixels, pixels, cin, kernel, n_out, bits, o_bits, mul_pipeline, wait, requantizers):
@@ -118,40 +149,41 @@ def conv2d_fits(params, in_shape, kernel, n_out, bits, o_bits=None, *, strides=(
 
 
 def depthwise_conv2d_cycles(params, in_shape, kernel, bits, o_bits=None, *, strides=(1, 1), padding="valid",
-                            mul_pipeline=1, wait=0, requantizers=None):
+                            mul_pipeline=1, wait=0, requantizers=None, split=None):
     """Cycles of one ``DepthwiseConv2dEngine`` run: ``in_shape = (H, W, C)``, ``kernel = (KH, KW)``.
 
-    The reduction runs over the ``KH*KW`` taps: ``K = ceil(KH*KW / lanes)`` multiplier words a group of P channels;
-    groups follow each other every ``max(K, P / E)`` cycles (``E`` channels requantized a cycle, see
+    The reduction runs over the ``KH*KW`` taps: ``K = ceil(KH*KW / lanes)`` multiplier words a group of P channels,
+    or, at a lane count in ``split`` (default :func:`default_split`), ``K = ceil(KH*KW / (lanes/2))`` words a group
+    of 2P; groups follow each other every ``max(K, G / E)`` cycles (``E`` channels requantized a cycle, see
     :func:`default_requantizers`).
     """
-    p = params
     o_bits = o_bits or bits
-    p.mode_of(bits), p.mode_of(o_bits)
-    w, c = in_shape[1:]
-    ow = _output_size(w, kernel[1], strides[1], padding)
-    (band,) = row_bands(p, in_shape, kernel, c, bits, o_bits, strides=strides, padding=padding, fit=False)
-    return _depthwise_run(p, band.in_rows * w, band.rows * ow, c, kernel, bits, o_bits, mul_pipeline, wait,
-                          requantizers)
+    c = in_shape[2]
+    (run,) = _band_pixels(params, in_shape, kernel, c, bits, o_bits, strides, padding, fit=False)
+    return _depthwise_run(params, *run, c, kernel, bits, o_bits, mul_pipeline, wait, requantizers, split)
 
 
-def _depthwise_run(p, in_pixels, pixels, c, kernel, bits, o_bits, mul_pipeline, wait, requantizers):
+def _depthwise_run(p, in_pixels, pixels, c, kernel, bits, o_bits, mul_pipeline, wait, requantizers, split):
     kh, kw = kernel
     lanes = p.mul_width // bits
+    split = default_split(p, "depthwise") if split is None else split
+    group, taps = _depthwise_group(p, lanes, split)
     per_word = 2 + wait
-    groups = -(-c // p.macs)
+    groups = -(-c // group)
     dma = per_word * (2 * _bus_words(c, 32, p) + in_pixels * _bus_words(c, bits, p)
                       + c * _bus_words(kh * kw, bits, p) + pixels * _bus_words(c, o_bits, p)) + 1
-    compute = _compute_cycles(p, groups=pixels * groups, k=-(-(kh * kw) // lanes), last=c - (groups - 1) * p.macs,
-                              o_bits=o_bits, mul_pipeline=mul_pipeline,
-                              requantizers=requantizers or default_requantizers(p, "depthwise"))
-    return LayerCycles(total=1 + dma + compute, compute=compute, macs=pixels * kh * kw * c,
+    compute = _compute_cycles(p, groups=pixels * groups, k=-(-(kh * kw) // taps), last=c - (groups - 1) * group,
+                              o_bits=o_bits, mul_pipeline=mul_pipeline, group=group,
+                              requantizers=requantizers or default_requantizers(p, "depthwise", split))
+    return LayerCycles(total=2 + dma + compute, compute=compute, macs=pixels * kh * kw * c,
                        peak_macs_per_cycle=p.macs * lanes)
 
 
-def depthwise_conv2d_fits(params, in_shape, kernel, bits, o_bits=None, *, strides=(1, 1), padding="valid"):
+def depthwise_conv2d_fits(params, in_shape, kernel, bits, o_bits=None, *, strides=(1, 1), padding="valid",
+                          split=None):
     """Whether one ``DepthwiseConv2dEngine`` run holds the layer (input, weights, output, channels)."""
-    return depthwise_conv2d_runs(params, in_shape, kernel, bits, o_bits, strides=strides, padding=padding) == 1
+    return depthwise_conv2d_runs(params, in_shape, kernel, bits, o_bits, strides=strides, padding=padding,
+                                 split=split) == 1
 
 
 @dataclass(frozen=True)
@@ -210,24 +242,18 @@ def conv2d_layer_cycles(params, in_shape, kernel, n_out, bits, o_bits=None, *, s
                         mul_pipeline=1, wait=0, requantizers=None):
     """Cycles of a whole conv2d layer: the sum over its :func:`row_bands`, one ``Conv2dEngine`` run each."""
     o_bits = o_bits or bits
-    w, cin = in_shape[1:]
-    ow = _output_size(w, kernel[1], strides[1], padding)
-    return _sum([_conv2d_run(params, b.in_rows * w, b.rows * ow, cin, kernel, n_out, bits, o_bits, mul_pipeline,
-                             wait, requantizers)
-                 for b in row_bands(params, in_shape, kernel, n_out, bits, o_bits, strides=strides,
-                                    padding=padding)])
+    return _sum([_conv2d_run(params, *run, in_shape[2], kernel, n_out, bits, o_bits, mul_pipeline, wait, requantizers)
+                 for run in _band_pixels(params, in_shape, kernel, n_out, bits, o_bits, strides, padding, fit=True)])
 
 
 def depthwise_conv2d_layer_cycles(params, in_shape, kernel, bits, o_bits=None, *, strides=(1, 1), padding="valid",
-                                  mul_pipeline=1, wait=0, requantizers=None):
+                                  mul_pipeline=1, wait=0, requantizers=None, split=None):
     """Cycles of a whole depthwise layer: the sum over its :func:`row_bands`, one ``DepthwiseConv2dEngine`` run
     each."""
     o_bits = o_bits or bits
-    w, c = in_shape[1:]
-    ow = _output_size(w, kernel[1], strides[1], padding)
-    return _sum([_depthwise_run(params, b.in_rows * w, b.rows * ow, c, kernel, bits, o_bits, mul_pipeline, wait,
-                                requantizers)
-                 for b in row_bands(params, in_shape, kernel, c, bits, o_bits, strides=strides, padding=padding)])
+    c = in_shape[2]
+    return _sum([_depthwise_run(params, *run, c, kernel, bits, o_bits, mul_pipeline, wait, requantizers, split)
+                 for run in _band_pixels(params, in_shape, kernel, c, bits, o_bits, strides, padding, fit=True)])
 
 
 def conv2d_runs(params, in_shape, kernel, n_out, bits, o_bits=None, *, strides=(1, 1), padding="valid"):
@@ -240,11 +266,20 @@ def conv2d_runs(params, in_shape, kernel, n_out, bits, o_bits=None, *, strides=(
     return _band_count(p, in_shape, kernel, n_out, bits, o_bits, strides, padding)
 
 
-def depthwise_conv2d_runs(params, in_shape, kernel, bits, o_bits=None, *, strides=(1, 1), padding="valid"):
-    """Engine runs ``hw.accel.driver.depthwise_conv2d_job`` splits a depthwise layer into, or 0 if it cannot."""
+def depthwise_conv2d_runs(params, in_shape, kernel, bits, o_bits=None, *, strides=(1, 1), padding="valid",
+                          split=None):
+    """Engine runs ``hw.accel.driver.depthwise_conv2d_job`` splits a depthwise layer into, or 0 if it cannot.
+
+    With split lane counts (default :func:`default_split`) a weight bank is two memories of half the depth holding
+    the even and the odd rows (``hw.accel.stages.weight_banks``), so the fuller half must hold ``ceil(rows / 2)``.
+    """
     p = params
     c = in_shape[2]
-    if -(-c // p.macs) * _bus_words(kernel[0] * kernel[1], bits, p) > p.weight_words // p.macs or c > p.out_channels:
+    split = default_split(p, "depthwise") if split is None else split
+    halves = 2 if split else 1
+    rows = -(-c // p.macs)
+    if (-(-rows // halves) * _bus_words(kernel[0] * kernel[1], bits, p) > p.weight_words // p.macs // halves
+            or c > p.out_channels):
         return 0
     return _band_count(p, in_shape, kernel, c, bits, o_bits, strides, padding)
 

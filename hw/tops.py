@@ -54,7 +54,7 @@ class Param:
         if value is None:
             return "auto"
         if self.type is tuple:
-            return ",".join(str(v) for v in value)
+            return ",".join(str(v) for v in value) or "none"
         if self.type is bool:
             return "true" if value else "false"
         return str(value)
@@ -66,6 +66,8 @@ class Param:
             return None
         if self.type is str:
             return text
+        if self.type is tuple and text.lower() in ("", "none"):
+            return ()
         try:
             if self.type is bool:
                 return {**dict.fromkeys(_TRUE, True), **dict.fromkeys(_FALSE, False)}[text.lower()]
@@ -73,7 +75,8 @@ class Param:
                 return int(text, 0)
             return tuple(int(v, 0) for v in text.split(","))
         except (KeyError, ValueError):
-            expected = {bool: "true or false", tuple: "comma-separated ints such as 1,2,4", int: "an int"}[self.type]
+            expected = {bool: "true or false", tuple: "comma-separated ints such as 1,2,4 (or none)",
+                        int: "an int"}[self.type]
             auto = " (or auto)" if self.default is None else ""
             raise ValueError(f"parameter {self.name}={text!r} is not {expected}{auto}") from None
 
@@ -204,7 +207,8 @@ _REDUCTION = ("dadda", "partial-product tree: dadda or wallace")
 _ACC_WIDTH = (None, "accumulator bits (wraps); auto = 2*width + 8", int)
 
 register("st_multiplier", "hw.arith:SumTogetherMultiplier", "Sum-Together multiplier: sum of 1/2/4 lane products",
-         width=_WIDTH, lanes=_LANES, pipeline=_PIPELINE, reduction=_REDUCTION)
+         width=_WIDTH, lanes=_LANES, pipeline=_PIPELINE, reduction=_REDUCTION,
+         split=((), "lane counts that also have a split mode (lower / upper lane halves summed apart); none: no split"))
 register("fixed_multiplier", "hw.arith:FixedMultiplier", "fixed-precision width x width baseline multiplier",
          width=_WIDTH, arrangement=("array", "array (same Baugh-Wooley array as ST) or star (yosys *)"),
          pipeline=_PIPELINE, reduction=_REDUCTION)
@@ -226,5 +230,6 @@ register("fc_engine", "hw.accel:fully_connected", "fully connected engine: CSR +
 register("conv2d_engine", "hw.accel:conv2d", "Conv2D engine: CSR + Wishbone DMA + P ST MACs, stride, padding",
          **_ENGINE_KNOBS, **_engine_params())
 register("depthwise_conv2d_engine", "hw.accel:depthwise_conv2d",
-         "depthwise Conv2D engine: CSR + Wishbone DMA + P ST MACs, taps on the lanes (lane gather), stride, padding",
-         **_ENGINE_KNOBS, **_engine_params())
+         "depthwise Conv2D engine: CSR + Wishbone DMA + P ST MACs, taps on the lanes (tap gather), stride, padding",
+         **_ENGINE_KNOBS, split=(None, "lane counts run in the multipliers' split mode (two channels a MAC unit); "
+                                       "none: never; auto: hw.perf.default_split", tuple), **_engine_params())

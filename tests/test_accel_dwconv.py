@@ -6,10 +6,12 @@ import pytest
 
 from hw.accel import regs
 from hw.accel.driver import read_output
+from hw.accel.conv import Conv2dEngine
 from hw.accel.dwconv import DepthwiseConv2dEngine
 from hw.accel.sim import random_depthwise_layer, run_and_check, run_engine
 from hw.params import EngineParams
-from hw.perf import depthwise_conv2d_cycles, depthwise_conv2d_fits, depthwise_conv2d_layer_cycles
+from hw.perf import (depthwise_conv2d_cycles, depthwise_conv2d_fits, depthwise_conv2d_layer_cycles,
+                     depthwise_conv2d_runs, default_split)
 
 
 def check(params, layers, mul_pipeline=1):
@@ -76,14 +78,73 @@ def test_driver_refuses_oversized_layer_and_bad_weights():
 
 
 def test_cycle_model_dscnn_utilization():
-    """The documented utilization of DS-CNN's 3x3 depthwise layer (25x5x64), compute phase, P = 4: the lane-slot
-    ceilings 9/9, 9/10 and 9/12 less the pipeline drain (the default two requantizers keep up at every precision;
-    one would not at 4 bit)."""
+    """The documented utilization of DS-CNN's 3x3 depthwise layer (25x5x64), compute phase, P = 4.
+
+    Split (default): two channels a MAC unit at 8 and 4 bit, lane-slot ceilings 9/9, 9/9 and 9/10 less the pipeline
+    drain. Unsplit (``split=()``): every lane of a word on one channel, 9/9, 9/10 and 9/12. The default two
+    requantizers keep up at every precision; one would not at 4 bit."""
     p = EngineParams()
-    util = {b: depthwise_conv2d_cycles(p, (25, 5, 64), (3, 3), b, padding="same").util_compute for b in (16, 8, 4)}
-    assert 0.995 < util[16] <= 1 and 0.895 < util[8] <= 0.9 and 0.745 < util[4] <= 0.75, util
-    one = depthwise_conv2d_cycles(p, (25, 5, 64), (3, 3), 4, padding="same", requantizers=1).util_compute
-    assert 0.56 < one < 0.57
+
+    def util(bits, **kw):
+        return depthwise_conv2d_cycles(p, (25, 5, 64), (3, 3), bits, padding="same", **kw).util_compute
+    assert 0.995 < util(16) <= 1 and 0.995 < util(8) <= 1 and 0.895 < util(4) <= 0.9
+    assert 0.995 < util(16, split=()) <= 1 and 0.895 < util(8, split=()) <= 0.9 and 0.745 < util(4, split=()) <= 0.75
+    assert 0.56 < util(4, requantizers=1) < 0.57
+    latency = {b: depthwise_conv2d_cycles(p, (25, 5, 64), (3, 3), b, padding="same").total for b in (16, 4)}
+    assert latency[4] <= 0.3 * latency[16]
+
+
+@pytest.mark.parametrize("split", [(), (4,), (2, 4)])
+@pytest.mark.parametrize("in_shape, kernel, bits, strides, o_bits", [
+    ((5, 4, 13), (3, 3), 4, (1, 1), 8),        # 13 channels: a full split group of 8 and a partial one
+    ((6, 5, 11), (2, 3), 8, (2, 1), 4),        # even tap count, stride 2
+    ((4, 4, 3), (3, 3), 4, (2, 2), 16),        # fewer channels than P: the upper sums unused
+])
+def test_split_and_unsplit_engines_agree_with_golden_and_model(split, in_shape, kernel, bits, strides, o_bits):
+    """The same layers on engines with and without the split multiplier mode: bit-exact outputs; cycles as the model
+    for that engine within one cycle a run."""
+    p = EngineParams()
+    layer = random_depthwise_layer(np.random.default_rng(sum(in_shape) + bits), p, in_shape, kernel, bits,
+                                   strides=strides, padding="same", a_signed=bits == 8, o_bits=o_bits, relu=True)
+    memory, res = run_engine(DepthwiseConv2dEngine(p, split=split), [layer[0]])
+    np.testing.assert_array_equal(read_output(layer[0], memory.words), layer[1])
+    model = depthwise_conv2d_cycles(p, in_shape, kernel, bits, o_bits, strides=strides, padding="same", split=split)
+    assert abs(model.total - res[0]["cycles"]) <= 1 and abs(model.compute - res[0]["compute_cycles"]) <= 1
+
+
+def test_split_needs_both_rows_of_a_pair_in_the_halved_weight_banks():
+    """With split modes each weight bank is two half-depth memories (even / odd rows): one 16-bit 3 x 3 row of 5 bus
+    words fits a bank of 8 words but not a half of 4. The engine and ``hw.perf`` agree on the limit."""
+    p = EngineParams(weight_words=32)
+    job, expected = random_depthwise_layer(np.random.default_rng(3), p, (3, 3, 4), (3, 3), 16, padding="same",
+                                           split=())
+    memory, res = run_engine(DepthwiseConv2dEngine(p, split=()), [job])
+    np.testing.assert_array_equal(read_output(job, memory.words), expected)
+    memory, res = run_engine(DepthwiseConv2dEngine(p), [job])
+    assert res[0]["status"]["err_code"] == int(regs.ErrorCode.BUFFER_OVERFLOW)
+    assert depthwise_conv2d_runs(p, (3, 3, 4), (3, 3), 16, split=()) == 1
+    assert depthwise_conv2d_runs(p, (3, 3, 4), (3, 3), 16) == 0
+
+
+@pytest.mark.parametrize("engine, split, error, message", [
+    (DepthwiseConv2dEngine, (1,), ValueError, r"split lane counts must be distinct lane counts >= 2 of "
+                                              r"lanes=\(1, 2, 4\), not \(1,\)"),
+    (DepthwiseConv2dEngine, (8,), ValueError, r"not \(8,\)"),
+    (DepthwiseConv2dEngine, (4, 4), ValueError, r"not \(4, 4\)"),
+    (DepthwiseConv2dEngine, 4, TypeError, r"split must be a tuple of lane counts such as \(2, 4\), not 4"),
+    (Conv2dEngine, (4,), ValueError, r"split=\(4,\): the conv2d engine has no split mode"),
+])
+def test_split_is_checked(engine, split, error, message):
+    with pytest.raises(error, match=message):
+        engine(EngineParams(), split=split)
+
+
+def test_default_split():
+    """Depthwise: every lane count >= 2 runs split; the other engines never split."""
+    assert default_split(EngineParams(), "depthwise") == (2, 4)
+    assert default_split(EngineParams(lanes=(1, 2)), "depthwise") == (2,)
+    assert default_split(EngineParams(lanes=(1,)), "depthwise") == ()
+    assert default_split(EngineParams(), "conv2d") == default_split(EngineParams(), "dense") == ()
 
 
 @pytest.mark.parametrize("P, bus, kernel, bits, o_bits, requantizers", [

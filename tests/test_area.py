@@ -177,3 +177,17 @@ def test_user_errors_name_the_problem(capsys):
     with pytest.raises(SystemExit):
         main(["--flows", "generic,asic"])
     assert "unknown flow(s) asic" in capsys.readouterr().err
+
+
+def test_dwconv_designs_measure_the_split_mode():
+    """DWConv gets a no-split ST variant (what the split mode costs); its DSP variant runs without split, which
+    ``DspSumTogetherMultiplier`` does not have, and still builds P of them."""
+    table = engine_designs(SMALL)
+    assert "dwconv_st_nosplit" in table and not any(name.startswith(("conv_st_no", "fc_st_no")) for name in table)
+    nosplit = table["dwconv_st_nosplit"][1]()
+    st = table["dwconv_st"][1]()
+    assert nosplit.split == () and st.split == SMALL.lanes[1:]
+    nosplit._MustUse__silence = st._MustUse__silence = True          # only asked for their split modes
+    dsp = table["dwconv_st_dsp"][1]()
+    assert dsp.split == ()
+    Fragment.get(dsp, None)

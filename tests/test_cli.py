@@ -35,6 +35,14 @@ def test_param_parses_by_declared_type(default, text, value):
     assert tops.Param("x", default, "help", type(default)).parse(text) == value
 
 
+def test_empty_tuple_param_is_written_none():
+    param = tops.Param("split", (), "help", tuple)
+    assert param.format() == "none" and param.parse("none") == param.parse("") == ()
+    assert param.parse("2,4") == (2, 4)
+    optional = tops.Param("split", None, "help", tuple)
+    assert optional.parse("auto") is None and optional.parse("none") == () and optional.format(()) == "none"
+
+
 def test_optional_param_parses_auto_and_its_type():
     param = tops.Param("acc_width", None, "help", int)
     assert param.parse("auto") is None and param.parse("32") == 32 and param.format() == "auto"

@@ -24,10 +24,11 @@ def conv2d(mul_pipeline=1, requantizers=None, **params):
     return Conv2dEngine(EngineParams(**params), mul_pipeline, requantizers or None)
 
 
-def depthwise_conv2d(mul_pipeline=1, requantizers=None, **params):
-    """``DepthwiseConv2dEngine(EngineParams(**params), mul_pipeline, requantizers)`` (0: default)."""
+def depthwise_conv2d(mul_pipeline=1, requantizers=None, split=None, **params):
+    """``DepthwiseConv2dEngine(EngineParams(**params), mul_pipeline, requantizers, split)`` (requantizers 0,
+    split ``None``: default)."""
     from .dwconv import DepthwiseConv2dEngine
-    return DepthwiseConv2dEngine(EngineParams(**params), mul_pipeline, requantizers or None)
+    return DepthwiseConv2dEngine(EngineParams(**params), mul_pipeline, requantizers or None, split)
 
 
 def requantizer(**params):

@@ -95,7 +95,7 @@ class Conv2dEngine(MacArrayEngine):
             return act_word
 
         macs = mac_array(m, self, cfg, lay.mode, issue, (c == 0) & (kw == 0) & (kh == 0), group_end, last_g, sub,
-                         operand, [port.data for port in bank_r])
+                         operand, lambda j, subword: subword(bank_r[j].data))
 
         # -- requantization and packing, loader, control --------------------------------------------------------------
         rqp = RequantPacker(m, self, cfg, lay, macs, width=self.requantizers)

@@ -12,7 +12,7 @@ import numpy as np
 from .. import layout
 from ..golden import axis_geometry, check_range
 from ..params import EngineParams
-from ..perf import fc_tiles, row_bands
+from ..perf import default_split, fc_tiles, row_bands
 
 __all__ = ["Job", "dense_job", "conv2d_job", "depthwise_conv2d_job", "read_output"]
 
@@ -111,7 +111,8 @@ def _spatial_job(p, kind, x, w, weight_words, weight_need, cout, bias, multiplie
                  a_bits, a_signed, w_signed, o_bits, o_signed, relu, base):
     """The :class:`Job` of a conv2d-like layer: TensorFlow geometry, buffer checks, memory image, register values.
 
-    ``weight_words`` is the layer's weight image (``hw.layout``), ``weight_need`` the words one MAC bank must hold.
+    ``weight_words`` is the layer's weight image (``hw.layout``), ``weight_need`` ``(what, words needed, words
+    held)`` of the fullest weight memory.
     A layer whose input or output exceeds the buffers runs as bands of output rows (``hw.perf.row_bands``), one run
     each, reading its rows of the one input image (with the halo rows its windows need) and writing its rows of the
     one output.
@@ -124,8 +125,7 @@ def _spatial_job(p, kind, x, w, weight_words, weight_need, cout, bias, multiplie
     rc = layout.row_words(cin, a_bits, p.bus_width) // k32
     ro = layout.row_words(cout, o_bits, p.bus_width) // k32
     what = f"{kind} {x.shape} * {w.shape}"
-    for buf, need, have in (("weights per MAC bank", weight_need, p.weight_words // p.macs),
-                            ("output channels", cout, p.out_channels)):
+    for buf, need, have in (weight_need, ("output channels", cout, p.out_channels)):
         if need > have:
             raise ValueError(f"{what}: the {buf} need {need} but the engine holds {have}; split the layer or enlarge "
                              f"the buffer")
@@ -166,15 +166,17 @@ def conv2d_job(params, x, w, bias, multiplier, shift, *, strides=(1, 1), padding
     kh, kw, cin, cout = w.shape
     rc = layout.row_words(cin, a_bits, p.bus_width) // (p.bus_width // 32)
     return _spatial_job(p, "conv2d", x, w, layout.conv2d_weight_words(w, w_bits, w_signed, p.bus_width),
-                        -(-cout // p.macs) * kh * kw * rc, cout, bias, multiplier, shift, strides, padding, modes,
+                        ("weights per MAC bank", -(-cout // p.macs) * kh * kw * rc, p.weight_words // p.macs), cout,
+                        bias, multiplier, shift, strides, padding, modes,
                         a_bits=a_bits, a_signed=a_signed, w_signed=w_signed, o_bits=o_bits, o_signed=o_signed,
                         relu=relu, base=base)
 
 
 def depthwise_conv2d_job(params, x, w, bias, multiplier, shift, *, strides=(1, 1), padding="valid", a_bits, a_signed,
-                         w_bits, w_signed, o_bits, o_signed, relu=False, base=0x1000):
+                         w_bits, w_signed, o_bits, o_signed, relu=False, base=0x1000, split=None):
     """A :class:`Job` for a depthwise conv2d layer ``x (H, W, C)``, ``w (KH, KW, C, 1)`` (or ``(KH, KW, C)``) on a
-    ``DepthwiseConv2dEngine`` (depth multiplier 1; ``cin = cout = C``).
+    ``DepthwiseConv2dEngine`` (depth multiplier 1; ``cin = cout = C``) with split lane counts ``split`` (default
+    ``hw.perf.default_split``: then a weight bank is two half-depth memories, even and odd rows).
 
     Padding follows TensorFlow (``hw.golden.layers``); weights are laid out by ``hw.layout.depthwise_weight_words``.
     Large inputs / outputs are split into bands of output rows as for :func:`conv2d_job`. Raises ``ValueError`` before
@@ -189,8 +191,12 @@ def depthwise_conv2d_job(params, x, w, bias, multiplier, shift, *, strides=(1, 1
         raise ValueError(f"depthwise conv2d needs x (H, W, C) and w (KH, KW, C, 1); got x {x.shape}, w {w.shape}")
     kh, kw, c, _ = w.shape
     rw = layout.row_words(kh * kw, w_bits, p.bus_width) // (p.bus_width // 32)
+    split = default_split(p, "depthwise") if split is None else split
+    halves = 2 if split else 1
+    need = ("weights per MAC bank" + " half" * (halves > 1), -(-(-(-c // p.macs)) // halves) * rw,
+            p.weight_words // p.macs // halves)
     return _spatial_job(p, "depthwise conv2d", x, w, layout.depthwise_weight_words(w, w_bits, w_signed, p.bus_width),
-                        -(-c // p.macs) * rw, c, bias, multiplier, shift, strides, padding, modes,
+                        need, c, bias, multiplier, shift, strides, padding, modes,
                         a_bits=a_bits, a_signed=a_signed, w_signed=w_signed, o_bits=o_bits, o_signed=o_signed,
                         relu=relu, base=base)
 

@@ -82,6 +82,12 @@ def _r(index, name, doc, *fields):
     return Register(name, 4 * index, doc, tuple(Field(*f) for f in fields))
 
 
+def _address(index, tensor, what):
+    """``ADDR_<TENSOR>``: the byte address of ``what``, one read-write field ``addr_<tensor>``."""
+    return _r(index, f"ADDR_{tensor.upper()}", f"Byte address of {what}.",
+              (f"addr_{tensor}", 0, 32, "rw", "Address, a multiple of INFO.bus_bytes."))
+
+
 _REGISTERS = (
     _r(0, "CTRL", "Command register.",
        ("start", 0, 1, "w1p", "Write 1 to start the layer described by the other registers (ignored while busy).")),
@@ -127,16 +133,11 @@ _REGISTERS = (
     _r(9, "PAD", "Zero padding before the first row / column (bottom/right padding follows from OUT_SHAPE).",
        ("pad_top", 0, 8, "rw", "Rows of zeros above the input."),
        ("pad_left", 8, 8, "rw", "Columns of zeros left of the input.")),
-    _r(10, "ADDR_IN", "Byte address of the input activations (hw.layout activation rows).",
-       ("addr_in", 0, 32, "rw", "Address, a multiple of INFO.bus_bytes.")),
-    _r(11, "ADDR_W", "Byte address of the weights (hw.layout weight rows for this engine kind).",
-       ("addr_w", 0, 32, "rw", "Address, a multiple of INFO.bus_bytes.")),
-    _r(12, "ADDR_BIAS", "Byte address of the per-channel 32-bit biases.",
-       ("addr_bias", 0, 32, "rw", "Address, a multiple of INFO.bus_bytes.")),
-    _r(13, "ADDR_RQ", "Byte address of the per-channel requantization words (multiplier | shift << 16).",
-       ("addr_rq", 0, 32, "rw", "Address, a multiple of INFO.bus_bytes.")),
-    _r(14, "ADDR_OUT", "Byte address of the output activations (hw.layout activation rows).",
-       ("addr_out", 0, 32, "rw", "Address, a multiple of INFO.bus_bytes.")),
+    _address(10, "in", "the input activations (hw.layout activation rows)"),
+    _address(11, "w", "the weights (hw.layout weight rows for this engine kind)"),
+    _address(12, "bias", "the per-channel 32-bit biases"),
+    _address(13, "rq", "the per-channel requantization words (multiplier | shift << 16)"),
+    _address(14, "out", "the output activations (hw.layout activation rows)"),
 )
 
 PROTOCOL = ("Write the layer registers, then write 1 to `CTRL.start`; `STATUS.busy` rises, and when the layer ends "

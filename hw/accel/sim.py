@@ -209,8 +209,9 @@ def random_conv2d_layer(rng, params, in_shape, kernel, cout, bits, *, strides=(1
 
 
 def random_depthwise_layer(rng, params, in_shape, kernel, bits, *, strides=(1, 1), padding="valid", a_signed=True,
-                           w_signed=True, o_bits=None, o_signed=True, relu=False, base=0x1000):
-    """A random depthwise conv2d layer ``in_shape = (H, W, C)``, ``kernel = (KH, KW)`` and its golden output."""
+                           w_signed=True, o_bits=None, o_signed=True, relu=False, base=0x1000, split=None):
+    """A random depthwise conv2d layer ``in_shape = (H, W, C)``, ``kernel = (KH, KW)`` and its golden output (the job
+    for an engine with split lane counts ``split``, default ``hw.perf.default_split``)."""
     o_bits = o_bits or bits
     x = rng.integers(*value_range(bits, a_signed), size=in_shape, endpoint=True)
     w = rng.integers(*value_range(bits, w_signed), size=(*kernel, in_shape[2], 1), endpoint=True)
@@ -220,4 +221,4 @@ def random_depthwise_layer(rng, params, in_shape, kernel, bits, *, strides=(1, 1
     expected = requantize(acc, mult, shift, o_bits, o_signed, relu)
     return depthwise_conv2d_job(params, x, w, bias, mult, shift, strides=strides, padding=padding, base=base,
                                 a_bits=bits, a_signed=a_signed, w_bits=bits, w_signed=w_signed, o_bits=o_bits,
-                                o_signed=o_signed, relu=relu), expected
+                                o_signed=o_signed, relu=relu, split=split), expected

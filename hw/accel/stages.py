@@ -22,7 +22,7 @@ from amaranth import Array, Cat, Const, Mux, Signal, signed
 from amaranth.lib.memory import Memory
 
 from ..arith import SumTogetherMultiplier
-from ..perf import default_requantizers
+from ..perf import default_requantizers, default_split
 from .common import refuse
 from .regs import ErrorCode
 from .requant import Requantizer
@@ -49,6 +49,10 @@ class MacArrayEngine(EngineShell):
     requantizers : int or None
         Channels requantized a cycle at most (a power of two, 1..P; see :class:`RequantPacker`). ``None``: the
         engine kind's default, ``hw.perf.default_requantizers(params, kind)``.
+    split : tuple of int or None
+        Lane counts whose precision runs in the ST multipliers' *split* mode (two sums a word, two channels a MAC
+        unit; only engines with ``SPLITS``, i.e. the depthwise engine). ``None``: the kind's default,
+        ``hw.perf.default_split(params, kind)``; ``()``: never.
 
     Attributes
     ----------
@@ -56,20 +60,38 @@ class MacArrayEngine(EngineShell):
     """
 
     SPATIAL = True
+    SPLITS = False                     # the engine can run a precision in the multipliers' split mode
 
-    def __init__(self, params, mul_pipeline=1, requantizers=None):
+    def __init__(self, params, mul_pipeline=1, requantizers=None, split=None):
         if mul_pipeline not in (0, 1, 2):
             raise refuse(self, ValueError(f"mul_pipeline must be 0, 1 or 2, not {mul_pipeline!r}"))
         super().__init__(params)
         self.mul_pipeline = mul_pipeline
         p = self.params
+        if split is None:
+            split = default_split(p, self.KIND.name.lower())
+        if isinstance(split, (int, str)) or not hasattr(split, "__iter__"):
+            raise refuse(self, TypeError(f"split must be a tuple of lane counts such as (2, 4), not {split!r}"))
+        split = tuple(sorted(split))
+        if split and not self.SPLITS:
+            raise refuse(self, ValueError(f"split={split!r}: the {self.KIND.name.lower()} engine has no split mode "
+                                          f"(its lanes reduce over one output already); use split=()"))
+        bad = [n for n in split if n not in p.lanes or n < 2]
+        if bad or len(set(split)) != len(split):
+            raise refuse(self, ValueError(f"split lane counts must be distinct lane counts >= 2 of lanes={p.lanes}, "
+                                          f"not {split!r}"))
+        self.split = split
         if requantizers is None:
-            requantizers = default_requantizers(p, self.KIND.name.lower())
+            requantizers = default_requantizers(p, self.KIND.name.lower(), self.split)
         if (isinstance(requantizers, bool) or not isinstance(requantizers, int) or not 1 <= requantizers <= p.macs
                 or requantizers & (requantizers - 1)):
             raise refuse(self, ValueError(f"requantizers must be a power of two between 1 and macs={p.macs}, not "
                                           f"{requantizers!r}"))
         self.requantizers = requantizers
+
+    def split_modes(self):
+        """Precision-mode codes that run split (``log2`` of the :attr:`split` lane counts)."""
+        return tuple(n.bit_length() - 1 for n in self.split)
 
     def _geometry(self, cfg):
         """``(H, W, KH, KW, SH, SW, OH, OW, pad_top, pad_left)``: configuration fields, or constants when 1 x 1."""
@@ -101,7 +123,8 @@ class Layer:
     rc: Signal             # bus words an input pixel row
     ro: Signal             # bus words an output pixel row
     w_row: Signal          # bus words a weight row (one output channel)
-    groups: Signal         # channel groups of P a pixel
+    groups: Signal         # channel groups a pixel (of P channels, 2P when ``wide``)
+    wide: object           # the running precision is split: groups of 2P channels (0 when the engine never splits)
     in_words: Signal       # bus words of the whole input
     npix: Signal           # output pixels
     row_jump: Signal       # input address step from the last tap of a kernel row to the first of the next
@@ -112,12 +135,13 @@ class Layer:
     latch: list            # statements that latch the above (add the engine's own)
 
 
-def configure(m, engine, sh, n_out, geometry, in_row_c, w_row_c, geometry_bad):
+def configure(m, engine, sh, n_out, geometry, in_row_c, w_row_c, geometry_bad, wide_c=0, halves=1):
     """Derive and check the layer quantities the engines share.
 
     ``in_row_c`` / ``w_row_c`` are the engine's (combinational) bus words of an input pixel row and of a weight row;
-    ``geometry_bad`` is its geometry check (``BAD_GEOMETRY``). The error priority is: the shell's common checks
-    (precision, zero dimension, addresses), geometry, then buffer overflow.
+    ``geometry_bad`` is its geometry check (``BAD_GEOMETRY``). ``wide_c`` (combinational, from the configuration) is 1
+    when the layer runs split: channel groups of 2P. ``halves`` is that of :func:`weight_banks`. The error priority
+    is: the shell's common checks (precision, zero dimension, addresses), geometry, then buffer overflow.
     """
     p, cfg = engine.params, sh.cfg
     P = p.macs
@@ -129,7 +153,9 @@ def configure(m, engine, sh, n_out, geometry, in_row_c, w_row_c, geometry_bad):
             epw = p.bus_width // (p.mul_width >> md)                     # output elements a bus word
             with case:
                 m.d.comb += ro_c.eq((n_out + epw - 1) >> log2(epw))
-    groups_c = (n_out + P - 1) >> log2(P)
+    rows_c = (n_out + P - 1) >> log2(P)                                  # weight rows a bank
+    groups_c = rows_c if isinstance(wide_c, int) and not wide_c else (rows_c + wide_c) >> wide_c
+    half_rows_c = rows_c if halves == 1 else (rows_c + 1) >> 1           # ... of its fuller half
     in_words_c = H * W * in_row_c
     npix_c = OH * OW
     bias_words = Signal(17)
@@ -137,7 +163,8 @@ def configure(m, engine, sh, n_out, geometry, in_row_c, w_row_c, geometry_bad):
 
     code = engine.common_error(m, sh, [cfg.cin, cfg.cout, cfg.in_h, cfg.in_w, cfg.kh, cfg.kw, cfg.stride_h,
                                        cfg.stride_w, cfg.out_h, cfg.out_w])
-    overflow = ((in_words_c > p.act_words) | (groups_c * w_row_c > p.weight_words // P) | (n_out > p.out_channels)
+    overflow = ((in_words_c > p.act_words) | (half_rows_c * w_row_c > p.weight_words // P // halves)
+                | (n_out > p.out_channels)
                 | (npix_c * ro_c > p.out_words))
     err = Signal(4)
     with m.If(code != 0):
@@ -150,22 +177,36 @@ def configure(m, engine, sh, n_out, geometry, in_row_c, w_row_c, geometry_bad):
     lay = Layer(n_out=n_out, geometry=geometry, mode=Signal(2, name="mode"),
                 **{n: Signal(17, name=n) for n in ("rc", "ro", "w_row", "groups", "in_words", "npix")},
                 **{n: Signal(signed(AW), name=n) for n in ("row_jump", "step_x", "step_y")},
-                bias_words=bias_words, err=err, latch=[])
+                wide=Signal(name="wide") if halves == 2 else 0, bias_words=bias_words, err=err, latch=[])
     lay.latch += [lay.mode.eq(cfg.a_mode), lay.rc.eq(in_row_c), lay.ro.eq(ro_c), lay.w_row.eq(w_row_c),
                   lay.groups.eq(groups_c), lay.in_words.eq(in_words_c), lay.npix.eq(npix_c),
                   lay.row_jump.eq(W * in_row_c - (KW - 1) * in_row_c), lay.step_x.eq(SW * in_row_c),
                   lay.step_y.eq(SH * W * in_row_c)]
+    if halves == 2:
+        lay.latch.append(lay.wide.eq(wide_c))
     return lay
 
 
-def weight_banks(m, p):
-    """P weight buffers of ``weight_words / P`` bus words (bank j holds the rows of output channels ``j mod P``);
-    returns ``(write ports, read ports)``."""
-    banks = []
+def weight_banks(m, p, halves=1):
+    """P weight buffers of ``weight_words / P`` bus words (bank j holds the rows of output channels ``j mod P``, row
+    ``r`` for channel ``r * P + j``); returns ``(write ports, read ports)``, one of each a bank.
+
+    ``halves=2``: each bank is two memories of half the depth, even rows in the first, odd rows in the second (row
+    ``r`` at ``(r // 2) * row``), so that rows ``2i`` and ``2i + 1`` (channels ``2iP + j`` and ``(2i+1)P + j``, the two
+    channels of a split MAC unit) are read in the same cycle. Then the ports are ``[bank][half]``.
+    """
+    depth = max(1, p.weight_words // p.macs // halves)
+    writes, reads = [], []
     for j in range(p.macs):
-        m.submodules[f"wbank{j}"] = bank = Memory(shape=p.bus_width, depth=p.weight_words // p.macs, init=[])
-        banks.append(bank)
-    return [b.write_port() for b in banks], [b.read_port() for b in banks]
+        mems = []
+        for h in range(halves):
+            name = f"wbank{j}" if halves == 1 else f"wbank{j}_{h}"
+            m.submodules[name] = mem = Memory(shape=p.bus_width, depth=depth, init=[])
+            mems.append(mem)
+        ws, rs = [mem.write_port() for mem in mems], [mem.read_port() for mem in mems]
+        writes.append(ws[0] if halves == 1 else ws)
+        reads.append(rs[0] if halves == 1 else rs)
+    return writes, reads
 
 
 def activation_banks(m, p, nb, readers):
@@ -183,28 +224,38 @@ def dma_loader(m, p, dma, lay, act_w, bank_w, rqp):
     """Route DMA read data into the buffers by ``target``; returns ``(target, restart statements)``.
 
     Activation bus word ``i`` goes to bank ``i mod nb`` (``nb = len(act_w)``) at ``i // nb``; weight words fill bank
-    0 with one ``w_row``-word row, then bank 1, ..., bank P-1, then the next group's rows behind them.
+    0 with one ``w_row``-word row, then bank 1, ..., bank P-1, then the next row of each bank behind them (with
+    halved banks, :func:`weight_banks`, alternately into the first and the second half).
     """
     P, nb = p.macs, len(act_w)
+    halves = len(bank_w[0]) if isinstance(bank_w[0], list) else 1
     load_r = Signal(17)                    # weight load: bus word within the row
     load_j = Signal(range(max(P, 2)))      # weight load: bank (output channel % P); unused when P == 1
-    load_base = Signal(17)                 # weight load: group * row
+    load_h = Signal(range(2))              # weight load: half of the bank (row parity); unused unless halves == 2
+    load_base = Signal(17)                 # weight load: address of the row in its bank (half)
     target = Signal(range(5))
     rqp.connect_loader(m, dma, target == _BIAS, target == _RQ)
     for i, port in enumerate(act_w):
         m.d.comb += [port.addr.eq(dma.index >> log2(nb)), port.data.eq(dma.rd_data),
                      port.en.eq(dma.rd_valid & (target == _ACT) & ((dma.index[:log2(nb)] == i) if nb > 1 else 1))]
-    for j, port in enumerate(bank_w):
-        m.d.comb += [port.addr.eq(load_base + load_r), port.data.eq(dma.rd_data),
-                     port.en.eq(dma.rd_valid & (target == _WEIGHTS) & ((load_j == j) if P > 1 else 1))]
+    for j, ports in enumerate(bank_w):
+        for h, port in enumerate(ports if halves > 1 else [ports]):
+            sel = ((load_j == j) if P > 1 else 1) & ((load_h == h) if halves > 1 else 1)
+            m.d.comb += [port.addr.eq(load_base + load_r), port.data.eq(dma.rd_data),
+                         port.en.eq(dma.rd_valid & (target == _WEIGHTS) & sel)]
     with m.If(dma.rd_valid & (target == _WEIGHTS)):
         with m.If(load_r == lay.w_row - 1):
             m.d.sync += [load_r.eq(0), load_j.eq(Mux(load_j == P - 1, 0, load_j + 1))]
             with m.If(load_j == P - 1):
-                m.d.sync += load_base.eq(load_base + lay.w_row)
+                if halves > 1:
+                    m.d.sync += load_h.eq(~load_h)
+                    with m.If(load_h):
+                        m.d.sync += load_base.eq(load_base + lay.w_row)
+                else:
+                    m.d.sync += load_base.eq(load_base + lay.w_row)
         with m.Else():
             m.d.sync += load_r.eq(load_r + 1)
-    return target, [load_r.eq(0), load_j.eq(0), load_base.eq(0)]
+    return target, [load_r.eq(0), load_j.eq(0), load_h.eq(0), load_base.eq(0)]
 
 
 @dataclass
@@ -213,17 +264,22 @@ class Macs:
     valid: Signal          # a product is accumulated this cycle
     last: Signal           # ... and it completes a channel group (the shadow registers take the sums)
     last_g: Signal         # ... of a pixel's last group
-    shadow: list           # P completed sums (signed acc_bits)
+    shadow: list           # P (2P with split multipliers) completed sums (signed acc_bits), channel order
     in_flight: Signal      # products between issue and accumulation
 
 
-def mac_array(m, engine, cfg, mode, issue, first, last, last_g, sub, act_word, w_data):
+def mac_array(m, engine, cfg, mode, issue, first, last, last_g, sub, act_word, w_word, split_on=0):
     """P ST multipliers and accumulators fed ``lat = 1 + mul_pipeline`` cycles after ``issue``.
 
     ``first``/``last``/``last_g`` qualify the issued word (first of a group, last of a group, last of the pixel's last
     group); ``sub`` selects the multiplier word within the bus word the buffers return a cycle later; ``act_word(j,
-    subword)`` is unit j's activation operand from the buffer data of that cycle (``subword(word)`` picks the
-    ``sub``-th multiplier word of a bus word), ``w_data[j]`` unit j's weight bank read data.
+    subword)`` / ``w_word(j, subword)`` are unit j's activation / weight operand from the buffer data of that cycle
+    (``subword(word)`` picks the ``sub``-th multiplier word of a bus word).
+
+    With ``engine.split`` the multipliers have those split modes and every unit a second accumulator: while
+    ``split_on`` (the layer's, constant during the compute phase) unit j accumulates channel ``j`` of the group from
+    the multiplier's lower lane sum ``p`` and channel ``j + P`` from the upper sum ``q``; ``Macs.shadow`` then lists
+    2P sums, channel order.
     """
     p = engine.params
     lat = 1 + engine.mul_pipeline                                 # issue to product
@@ -242,31 +298,40 @@ def mac_array(m, engine, cfg, mode, issue, first, last, last_g, sub, act_word, w
     def subword(word):
         return Array(word[i * p.mul_width:(i + 1) * p.mul_width] for i in range(p.subwords))[sub_d]
 
-    accs = [Signal(signed(p.acc_bits), name=f"acc{j}") for j in range(p.macs)]
-    shadow = [Signal(signed(p.acc_bits), name=f"shadow{j}") for j in range(p.macs)]
+    split = tuple(getattr(engine, "split", ()))
+    sums = 2 if split else 1
+    accs = [[Signal(signed(p.acc_bits), name=f"acc{j}" + "_hi" * s) for j in range(p.macs)] for s in range(sums)]
+    shadow = [[Signal(signed(p.acc_bits), name=f"shadow{j}" + "_hi" * s) for j in range(p.macs)] for s in range(sums)]
     for j in range(p.macs):
-        mul = SumTogetherMultiplier(p.mul_width, p.lanes, engine.mul_pipeline)
+        mul = SumTogetherMultiplier(p.mul_width, p.lanes, engine.mul_pipeline, **({"split": split} if split else {}))
         m.submodules[f"mul{j}"] = mul
-        m.d.comb += [mul.a.eq(act_word(j, subword)), mul.w.eq(subword(w_data[j])), mul.mode.eq(mode),
+        m.d.comb += [mul.a.eq(act_word(j, subword)), mul.w.eq(w_word(j, subword)), mul.mode.eq(mode),
                      mul.a_signed.eq(cfg.a_signed), mul.w_signed.eq(cfg.w_signed)]
-        nxt = Signal(signed(p.acc_bits), name=f"acc_next{j}")
-        m.d.comb += nxt.eq(Mux(first_p, mul.p, accs[j] + mul.p))
-        with m.If(valid_p):
-            m.d.sync += accs[j].eq(nxt)
-            with m.If(last_p):
-                m.d.sync += shadow[j].eq(nxt)
-    return Macs(valid=valid_p, last=last_p, last_g=lastg_p, shadow=shadow, in_flight=in_flight)
+        products = [mul.p]
+        if split:
+            m.d.comb += mul.split.eq(split_on)
+            products.append(mul.q)
+        for s, product in enumerate(products):
+            nxt = Signal(signed(p.acc_bits), name=f"acc_next{j}" + "_hi" * s)
+            m.d.comb += nxt.eq(Mux(first_p, product, accs[s][j] + product))
+            with m.If(valid_p):
+                m.d.sync += accs[s][j].eq(nxt)
+                with m.If(last_p):
+                    m.d.sync += shadow[s][j].eq(nxt)
+    return Macs(valid=valid_p, last=last_p, last_g=lastg_p, shadow=[v for s in shadow for v in s],
+                in_flight=in_flight)
 
 
 class RequantPacker:
     """Requantize completed channel groups and pack them into output pixel rows (elaborated into the engine).
 
-    When a group completes (``Macs.last``), a sequencer reads the P shadow registers in *beats* of
-    ``E = min(width, elements an output bus word holds)`` consecutive channels, one beat a cycle: ``ceil(P / E)``
-    beats a full group. A beat's biases and requantization words are read from their buffers (one read: the buffers
-    are ``max(bus, 32 * width)`` bits wide), ``E`` :class:`~hw.accel.requant.Requantizer` units requantize the beat,
-    and the packer ORs the ``E`` values into the output bus word being built (a beat never straddles a bus word),
-    writing it to the output buffer when it is full or the pixel row ends.
+    When a group completes (``Macs.last``), a sequencer reads the P shadow registers (2P while ``lay.wide``: split
+    MAC units) in *beats* of ``E = min(width, elements an output bus word holds, P)`` consecutive channels, one beat
+    a cycle: ``ceil(G / E)`` beats a full group of ``G`` channels. A beat's biases and requantization words are read
+    from their buffers (one read: the buffers are ``max(bus, 32 * width)`` bits wide), ``E``
+    :class:`~hw.accel.requant.Requantizer` units requantize the beat, and the packer ORs the ``E`` values into the
+    output bus word being built (a beat never straddles a bus word), writing it to the output buffer when it is full
+    or the pixel row ends.
 
     Latency from the group's completion to its first beat leaving the requantizers is ``2 + Requantizer.LATENCY``
     cycles. The shadow registers may be overwritten from the cycle after the group's last beat was sequenced: a
@@ -289,12 +354,19 @@ class RequantPacker:
     def __init__(self, m, engine, cfg, lay, macs, width):
         p = self.params = engine.params
         P, B = p.macs, p.bus_width
+        G = len(macs.shadow)                          # the most channels a group (P, or 2P with split units)
         self.cfg, self.lay = cfg, lay
         # values a beat, for each output precision mode; R requantizers cover the widest beat
         self._e = {md: min(width, B // (p.mul_width >> md), P) for md in p.modes}
         R = max(self._e.values())
         e = by_mode(m, cfg.o_mode, p, lambda md: self._e[md], name="beat_values")
-        self.beats = by_mode(m, cfg.o_mode, p, lambda md: P // self._e[md], name="group_beats")
+        beats = by_mode(m, cfg.o_mode, p, lambda md: P // self._e[md], name="group_beats")
+        group = P
+        if G > P:                                     # groups of 2P channels while the layer runs split
+            group, self.beats = Signal(range(G + 1), name="group_size"), Signal(range(G + 1), name="wide_beats")
+            m.d.comb += [group.eq(Mux(lay.wide, G, P)), self.beats.eq(Mux(lay.wide, beats * 2, beats))]
+        else:
+            self.beats = beats
         vpr = max(B, 32 * R) // 32                    # 32-bit values a row of the bias / requant buffers
         depth = max(1, p.out_channels // vpr)
         m.submodules.bias = bias = Memory(shape=32 * vpr, depth=depth, init=[])
@@ -308,7 +380,7 @@ class RequantPacker:
 
         # -- sequencer: shadow[j .. j+E) + bias[o .. o+E) -> requantizers -------------------------------------------
         self.busy = seq_busy = Signal()
-        seq_j = Signal(range(P + 1))               # first shadow register of the beat
+        seq_j = Signal(range(G + 1))               # first shadow register of the beat
         seq_o = Signal(16)                         # its output channel
         next_base = Signal(17)                     # first output channel of the next group to complete
         self.s1_valid = s1_valid = Signal()
@@ -318,9 +390,9 @@ class RequantPacker:
         m.d.comb += [bias_r.addr.eq(seq_o >> log2(vpr)), rq_r.addr.eq(seq_o >> log2(vpr))]
         with m.If(macs.valid & macs.last):
             m.d.sync += [seq_busy.eq(1), seq_j.eq(0), seq_o.eq(next_base),
-                         next_base.eq(Mux(macs.last_g, 0, next_base + P))]
+                         next_base.eq(Mux(macs.last_g, 0, next_base + group))]
         with m.Elif(seq_busy):
-            with m.If((seq_j + e >= P) | (seq_o + e >= lay.n_out)):
+            with m.If((seq_j + e >= group) | (seq_o + e >= lay.n_out)):
                 m.d.sync += seq_busy.eq(0)
             m.d.sync += [seq_j.eq(seq_j + e), seq_o.eq(seq_o + e)]
         shadow = Array(macs.shadow)
@@ -331,7 +403,7 @@ class RequantPacker:
                 ok = ok & (seq_o + r < lay.n_out)
                 if not isinstance(e, int):
                     ok = ok & (r < e)
-            m.d.sync += [s1_acc[r].eq(shadow[(seq_j + r)[:log2(P)] if P > 1 else 0]), s1_ok[r].eq(ok)]
+            m.d.sync += [s1_acc[r].eq(shadow[(seq_j + r)[:log2(G)] if G > 1 else 0]), s1_ok[r].eq(ok)]
 
         rqus = []
         for r in range(R):
@@ -383,7 +455,7 @@ class RequantPacker:
         """Hold a group's last word (``last``) until ``beats`` cycles after the previous group's last word issued:
         by the time its product replaces the shadow registers, the sequencer has taken all of the previous group's
         beats. Returns the stall signal (issue nothing while it is 1); ``restart`` clears the pacing."""
-        cool = Signal(range(self.params.macs + 1))
+        cool = Signal(range(2 * self.params.macs + 1))
         stall = Signal()
         m.d.comb += stall.eq(last & (cool != 0))
         with m.If(issue & last):
@@ -417,10 +489,12 @@ class RequantPacker:
 
 
 def control_fsm(m, engine, sh, lay, rqp, target, restart, begin, compute):
-    """The engine's control FSM: IDLE -> CHECK -> LOAD_BIAS -> LOAD_RQ -> LOAD_IN -> LOAD_W -> ISSUE ... -> DRAIN
-    -> STORE -> IDLE.
+    """The engine's control FSM: IDLE -> CHECK -> CHECKED -> LOAD_BIAS -> LOAD_RQ -> LOAD_IN -> LOAD_W -> ISSUE ...
+    -> DRAIN -> STORE -> IDLE.
 
-    CHECK ends the layer with ``lay.err`` (no bus access) or latches ``lay.latch`` and starts the loads; a bus error
+    CHECK registers the configuration check ``lay.err`` (products of the shape fields compared with the buffer sizes:
+    kept off the FSM's and the DMA's paths); CHECKED ends the layer with it (no bus access) or latches ``lay.latch``
+    and starts the loads; a bus error
     ends it with ``BUS_ERROR``. ``restart`` resets the loader's weight counters before each load; ``begin`` (statements)
     starts the compute phase in ``ISSUE``; ``compute()`` adds the engine's compute states (called inside the FSM; they
     go to ``DRAIN`` after the last issue). DRAIN waits for the :class:`RequantPacker` ``rqp`` to have packed every
@@ -428,6 +502,7 @@ def control_fsm(m, engine, sh, lay, rqp, target, restart, begin, compute):
     """
     cfg, dma = sh.cfg, sh.dma
     rqp.connect_store(m, dma)
+    err_q = Signal(4)
 
     def dma_run(addr_field, length, write=0):
         m.d.comb += [dma.start.eq(1), dma.addr.eq(engine.word_address(addr_field)), dma.length.eq(length),
@@ -441,9 +516,12 @@ def control_fsm(m, engine, sh, lay, rqp, target, restart, begin, compute):
         with m.State("IDLE"):
             with m.If(sh.start):
                 m.next = "CHECK"
-        with m.State("CHECK"):
-            with m.If(lay.err != 0):
-                m.d.comb += [sh.fail.eq(1), sh.code.eq(lay.err)]
+        with m.State("CHECK"):                               # register the check: it is a long path
+            m.d.sync += err_q.eq(lay.err)
+            m.next = "CHECKED"
+        with m.State("CHECKED"):
+            with m.If(err_q != 0):
+                m.d.comb += [sh.fail.eq(1), sh.code.eq(err_q)]
                 m.next = "IDLE"
             with m.Else():
                 m.d.sync += lay.latch + [target.eq(_BIAS)]
