@@ -1,4 +1,5 @@
-"""DepthwiseConv2dEngine on Verilator: DS-CNN / MobileNetV1-0.25 depthwise shapes at 16/8/4 bit against hw.golden.
+"""DepthwiseConv2dEngine on Verilator: DS-CNN / MobileNetV1-0.25 depthwise shapes (and DS-CNN's single-channel first
+conv) at 16/8/4 bit against hw.golden.
 
 Same testbench as ``test_engine_fc`` (CSR writes, Wishbone memory model, free-running engine, bit-exact comparison
 with ``hw.golden.depthwise_conv2d`` + ``requantize`` through ``hw.layout``, and the ``hw.perf`` cycle model within
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 from cocotb_tests.test_engine_fc import replay, run_jobs
-from hw.accel.sim import random_depthwise_layer
+from hw.accel.sim import random_conv2d_layer, random_depthwise_layer
 from hw.params import EngineParams
 from hw.perf import depthwise_conv2d_cycles
 
@@ -45,6 +46,23 @@ def test_dwconv_real_shapes_each_precision(tmp_path, bits):
         model = depthwise_conv2d_cycles(p, shape, kernel, bits, strides=strides, padding=padding)
         assert abs(model.total - res["CYCLES"]) <= 0.05 * res["CYCLES"], (name, model, res)
         assert abs(model.compute - res["COMPUTE_CYCLES"]) <= 0.05 * res["COMPUTE_CYCLES"], (name, model, res)
+
+
+@pytest.mark.verilator
+def test_single_channel_first_conv_real_shape(tmp_path):
+    """DS-CNN's first conv (49 x 10 x 1, 10 x 4 stride 2, 64 channels: a conv2d with one input channel, ``cin = 1``)
+    on the depthwise engine at 16/8/4 bit, back to back: bit-exact against ``hw.golden.conv2d``, cycles as
+    ``hw.perf``."""
+    p = EngineParams()
+    rng = np.random.default_rng(49)
+    layers = [random_conv2d_layer(rng, p, (49, 10, 1), (10, 4), 64, bits, strides=(2, 2), padding="same", o_bits=8,
+                                  relu=True, on="depthwise", base=0x10000 * (1 + 2 * i))
+              for i, bits in enumerate((16, 8, 4))]
+    cycles = run_jobs("depthwise_conv2d_engine", __name__, tmp_path, p, layers)
+    for bits, res in zip((16, 8, 4), cycles):
+        model = depthwise_conv2d_cycles(p, (49, 10, 1), (10, 4), bits, 8, strides=(2, 2), padding="same", n_out=64)
+        assert abs(model.total - res["CYCLES"]) <= 1 and abs(model.compute - res["COMPUTE_CYCLES"]) <= 1, (bits, res)
+        assert model.util_compute > 0.99
 
 
 @pytest.mark.verilator

@@ -8,7 +8,8 @@ against ``hw.golden`` and its ``CYCLES``/``COMPUTE_CYCLES`` registers recorded n
 Depthwise layers (DS-CNN and MobileNetV1-0.25 at 96 x 96, all 3 x 3) get the model, and the RTL for those up to
 ``--rtl-max-dw-macs`` MACs that fit one engine run. Conv2D layers get the model only (their RTL runs in
 ``cocotb_tests/test_engine_conv.py`` on Verilator, which checks the model within 5 %, as
-``cocotb_tests/test_engine_dwconv.py`` does for the depthwise shapes). ``runs`` is the number of engine runs the
+``cocotb_tests/test_engine_dwconv.py`` does for the depthwise shapes); a conv layer with one input channel also gets a
+depthwise-engine row (``hw.perf.conv2d_engine``: where ``make sim`` runs it). ``runs`` is the number of engine runs the
 driver splits a layer into (``hw.perf.row_bands``: bands of output rows when the input or output exceeds the buffers;
 ``no`` when the weights exceed them, in which case the model is of one run on an engine with large enough buffers).
 """
@@ -23,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .params import EngineParams
-from .perf import (conv2d_cycles, conv2d_layer_cycles, conv2d_runs, depthwise_conv2d_cycles,
+from .perf import (conv2d_cycles, conv2d_engine, conv2d_layer_cycles, conv2d_runs, depthwise_conv2d_cycles,
                    depthwise_conv2d_layer_cycles, depthwise_conv2d_runs, fc_layer_cycles, fc_tiles)
 
 __all__ = ["DENSE_LAYERS", "CONV_LAYERS", "DEPTHWISE_LAYERS", "bench", "markdown", "main"]
@@ -137,6 +138,14 @@ def bench(params, *, rtl_max_macs=1024, rtl_max_dw_macs=80_000, precisions=None)
             rows.append({"engine": "conv2d", "net": net, "layer": layer, "shape": [*shape, *kernel, cout],
                          "strides": list(strides), "bits": bits, "model": model.as_dict(), "rtl": None,
                          "runs": runs})
+            if conv2d_engine(shape) == "depthwise":          # where make sim runs it: taps on the lanes
+                kw["n_out"] = cout
+                runs = depthwise_conv2d_runs(params, shape, kernel, bits, **kw)
+                model = (depthwise_conv2d_layer_cycles if runs else depthwise_conv2d_cycles)(params, shape, kernel,
+                                                                                               bits, **kw)
+                rows.append({"engine": "depthwise", "net": net, "layer": f"{layer} (cin=1)",
+                             "shape": [*shape, *kernel, cout], "strides": list(strides), "bits": bits,
+                             "model": model.as_dict(), "rtl": None, "runs": runs})
     return rows
 
 

@@ -27,7 +27,10 @@ requant parameters     ``(Cout,)`` x 2                one row of 32-bit words ``
 =====================  =============================  ===========================================================
 
 Depthwise weights are tap-major per channel because the Sum-Together product adds its lanes together: lanes must hold
-different taps of the *same* channel, never different channels.
+different taps of the *same* channel (a multiplier word in split mode holds taps of two channels, half a word each,
+read from two rows). A conv2d with one input channel runs on the depthwise engine (``hw.perf.conv2d_engine``): its
+weights ``(KH, KW, 1, Cout)`` are laid out as depthwise weights ``(KH, KW, Cout, 1)``, one row of taps per output
+channel.
 """
 
 import numpy as np

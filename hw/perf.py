@@ -17,10 +17,10 @@ from .golden.layers import axis_geometry
 from .layout import row_words
 from .params import EngineParams
 
-__all__ = ["LayerCycles", "Band", "default_requantizers", "default_split", "row_bands", "conv2d_cycles",
-           "conv2d_fits", "conv2d_runs",
-           "conv2d_layer_cycles", "depthwise_conv2d_cycles", "depthwise_conv2d_fits", "depthwise_conv2d_runs",
-           "depthwise_conv2d_layer_cycles", "fc_cycles", "fc_layer_cycles", "fc_max_outputs", "fc_tiles"]
+__all__ = ["LayerCycles", "Band", "default_requantizers", "default_split", "conv2d_engine", "row_bands",
+           "conv2d_cycles", "conv2d_fits", "conv2d_runs", "conv2d_layer_cycles", "depthwise_conv2d_cycles",
+           "depthwise_conv2d_fits", "depthwise_conv2d_runs", "depthwise_conv2d_layer_cycles", "fc_cycles",
+           "fc_layer_cycles", "fc_max_outputs", "fc_tiles"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,18 @@ def default_split(params, kind):
     if kind != "depthwise":
         return ()
     return tuple(n for n in params.lanes if n >= 2)
+
+
+def conv2d_engine(in_shape):
+    """The engine a conv2d layer with input ``(H, W, Cin)`` runs on: ``"conv2d"``, or ``"depthwise"`` when
+    ``Cin = 1``.
+
+    The Conv2D engine puts input channels on the ST lanes, so one input channel uses one lane in ``lanes``
+    (DS-CNN's first conv: 25 % at 4 bit). The depthwise engine puts kernel taps on the lanes and, given one input
+    channel and ``Cout`` output channels (``cin = 1``), feeds that channel to every output channel: the layer fills
+    the lanes like a depthwise layer with ``KH*KW`` taps.
+    """
+    return "depthwise" if in_shape[2] == 1 else "conv2d"
 
 
 def _depthwise_group(params, lanes, split):
@@ -148,9 +160,21 @@ def conv2d_fits(params, in_shape, kernel, n_out, bits, o_bits=None, *, strides=(
     return conv2d_runs(params, in_shape, kernel, n_out, bits, o_bits, strides=strides, padding=padding) == 1
 
 
+def _depthwise_out(in_shape, n_out):
+    """Output channels of a depthwise engine run: ``C``, or ``n_out`` for a single-channel conv2d (``C = 1``)."""
+    c = in_shape[2]
+    if n_out is None or n_out == c:
+        return c
+    if c != 1:
+        raise ValueError(f"the depthwise engine writes C = {c} output channels, or any number from one input channel "
+                         f"(a conv2d with Cin = 1); not {n_out} from {c}")
+    return n_out
+
+
 def depthwise_conv2d_cycles(params, in_shape, kernel, bits, o_bits=None, *, strides=(1, 1), padding="valid",
-                            mul_pipeline=1, wait=0, requantizers=None, split=None):
-    """Cycles of one ``DepthwiseConv2dEngine`` run: ``in_shape = (H, W, C)``, ``kernel = (KH, KW)``.
+                            mul_pipeline=1, wait=0, requantizers=None, split=None, n_out=None):
+    """Cycles of one ``DepthwiseConv2dEngine`` run: ``in_shape = (H, W, C)``, ``kernel = (KH, KW)``; with ``C = 1``
+    and ``n_out`` channels, a conv2d with one input channel (see :func:`conv2d_engine`).
 
     The reduction runs over the ``KH*KW`` taps: ``K = ceil(KH*KW / lanes)`` multiplier words a group of P channels,
     or, at a lane count in ``split`` (default :func:`default_split`), ``K = ceil(KH*KW / (lanes/2))`` words a group
@@ -158,19 +182,19 @@ def depthwise_conv2d_cycles(params, in_shape, kernel, bits, o_bits=None, *, stri
     :func:`default_requantizers`).
     """
     o_bits = o_bits or bits
-    c = in_shape[2]
+    c = _depthwise_out(in_shape, n_out)
     (run,) = _band_pixels(params, in_shape, kernel, c, bits, o_bits, strides, padding, fit=False)
-    return _depthwise_run(params, *run, c, kernel, bits, o_bits, mul_pipeline, wait, requantizers, split)
+    return _depthwise_run(params, *run, in_shape[2], c, kernel, bits, o_bits, mul_pipeline, wait, requantizers, split)
 
 
-def _depthwise_run(p, in_pixels, pixels, c, kernel, bits, o_bits, mul_pipeline, wait, requantizers, split):
+def _depthwise_run(p, in_pixels, pixels, cin, c, kernel, bits, o_bits, mul_pipeline, wait, requantizers, split):
     kh, kw = kernel
     lanes = p.mul_width // bits
     split = default_split(p, "depthwise") if split is None else split
     group, taps = _depthwise_group(p, lanes, split)
     per_word = 2 + wait
     groups = -(-c // group)
-    dma = per_word * (2 * _bus_words(c, 32, p) + in_pixels * _bus_words(c, bits, p)
+    dma = per_word * (2 * _bus_words(c, 32, p) + in_pixels * _bus_words(cin, bits, p)
                       + c * _bus_words(kh * kw, bits, p) + pixels * _bus_words(c, o_bits, p)) + 1
     compute = _compute_cycles(p, groups=pixels * groups, k=-(-(kh * kw) // taps), last=c - (groups - 1) * group,
                               o_bits=o_bits, mul_pipeline=mul_pipeline, group=group,
@@ -180,10 +204,10 @@ def _depthwise_run(p, in_pixels, pixels, c, kernel, bits, o_bits, mul_pipeline, 
 
 
 def depthwise_conv2d_fits(params, in_shape, kernel, bits, o_bits=None, *, strides=(1, 1), padding="valid",
-                          split=None):
+                          split=None, n_out=None):
     """Whether one ``DepthwiseConv2dEngine`` run holds the layer (input, weights, output, channels)."""
     return depthwise_conv2d_runs(params, in_shape, kernel, bits, o_bits, strides=strides, padding=padding,
-                                 split=split) == 1
+                                 split=split, n_out=n_out) == 1
 
 
 @dataclass(frozen=True)
@@ -247,12 +271,13 @@ def conv2d_layer_cycles(params, in_shape, kernel, n_out, bits, o_bits=None, *, s
 
 
 def depthwise_conv2d_layer_cycles(params, in_shape, kernel, bits, o_bits=None, *, strides=(1, 1), padding="valid",
-                                  mul_pipeline=1, wait=0, requantizers=None, split=None):
+                                  mul_pipeline=1, wait=0, requantizers=None, split=None, n_out=None):
     """Cycles of a whole depthwise layer: the sum over its :func:`row_bands`, one ``DepthwiseConv2dEngine`` run
     each."""
     o_bits = o_bits or bits
-    c = in_shape[2]
-    return _sum([_depthwise_run(params, *run, c, kernel, bits, o_bits, mul_pipeline, wait, requantizers, split)
+    c = _depthwise_out(in_shape, n_out)
+    return _sum([_depthwise_run(params, *run, in_shape[2], c, kernel, bits, o_bits, mul_pipeline, wait, requantizers,
+                                split)
                  for run in _band_pixels(params, in_shape, kernel, c, bits, o_bits, strides, padding, fit=True)])
 
 
@@ -267,14 +292,14 @@ def conv2d_runs(params, in_shape, kernel, n_out, bits, o_bits=None, *, strides=(
 
 
 def depthwise_conv2d_runs(params, in_shape, kernel, bits, o_bits=None, *, strides=(1, 1), padding="valid",
-                          split=None):
+                          split=None, n_out=None):
     """Engine runs ``hw.accel.driver.depthwise_conv2d_job`` splits a depthwise layer into, or 0 if it cannot.
 
     With split lane counts (default :func:`default_split`) a weight bank is two memories of half the depth holding
     the even and the odd rows (``hw.accel.stages.weight_banks``), so the fuller half must hold ``ceil(rows / 2)``.
     """
     p = params
-    c = in_shape[2]
+    c = _depthwise_out(in_shape, n_out)
     split = default_split(p, "depthwise") if split is None else split
     halves = 2 if split else 1
     rows = -(-c // p.macs)

@@ -158,7 +158,8 @@ def hw_cycles(precision, table, params=None):
     """Cycles of the weighted layers on the stacc engines, predicted by :mod:`hw.perf` (``None`` without geometry).
 
     Each layer runs at the narrowest engine precision holding ``max(weight_bits, input act_bits)`` and writes its
-    ``act_bits`` output; conv2d / depthwise layers run with "same" padding in as many row bands as the buffers need, dense layers are tiled as
+    ``act_bits`` output; conv2d / depthwise layers run with "same" padding in as many row bands as the buffers need
+    (a conv2d with one input channel on the depthwise engine, ``hw.perf.conv2d_engine``), dense layers are tiled as
     ``hw.accel.driver`` tiles them (:func:`hw.perf.fc_layer_cycles`). Host work (pooling, residual adds) is not
     counted, as in ``make sim``.
     """
@@ -175,9 +176,12 @@ def hw_cycles(precision, table, params=None):
         o_bits = min(b for b in p.precisions if b >= layers[name].act_bits)
         if c.op == "dense":
             total += perf.fc_layer_cycles(p, c.in_shape[-1], c.out_channels, bits, o_bits).total
-        elif c.op == "conv2d":
+        elif c.op == "conv2d" and perf.conv2d_engine(c.in_shape) == "conv2d":
             total += perf.conv2d_layer_cycles(p, c.in_shape, c.kernel, c.out_channels, bits, o_bits,
                                               strides=c.strides, padding="same").total
+        elif c.op == "conv2d":                       # one input channel: on the depthwise engine, as make sim runs it
+            total += perf.depthwise_conv2d_layer_cycles(p, c.in_shape, c.kernel, bits, o_bits, strides=c.strides,
+                                                        padding="same", n_out=c.out_channels).total
         else:
             total += perf.depthwise_conv2d_layer_cycles(p, c.in_shape, c.kernel, bits, o_bits, strides=c.strides,
                                                         padding="same").total

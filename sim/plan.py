@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from hw.golden import net as golden_net
+from hw.perf import conv2d_engine
 
 __all__ = ["NETS", "PRECS", "SIM_BUFFERS", "sim_params", "Engine", "ENGINES", "Step", "engine_missing", "resolve",
            "widen", "plan", "assemble", "macs"]
@@ -195,8 +196,14 @@ def _job(net, node, step, params, x, engine):
 
 
 def _place(net, node, params, x, expected, mem_words):
-    """A Step for a weighted node: on its engine if it exists and the layer fits, else on the host with the reason."""
+    """A Step for a weighted node: on its engine if it exists and the layer fits, else on the host with the reason.
+
+    A conv2d node runs on the engine ``hw.perf.conv2d_engine`` names: the depthwise engine when it has one input
+    channel (taps fill the ST lanes there; input channels cannot).
+    """
     engine = ENGINES[node["op"]]
+    if node["op"] == "conv2d" and conv2d_engine(net.tensors[node["inputs"][0]]["shape"]) == "depthwise":
+        engine = ENGINES["depthwise_conv2d"]
     out = net.tensors[node["name"]]
     step = Step(node["name"], node["op"], tuple(out["shape"]), engine=engine, macs=macs(net, node),
                 expected=expected)

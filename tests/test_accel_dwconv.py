@@ -8,10 +8,10 @@ from hw.accel import regs
 from hw.accel.driver import read_output
 from hw.accel.conv import Conv2dEngine
 from hw.accel.dwconv import DepthwiseConv2dEngine
-from hw.accel.sim import random_depthwise_layer, run_and_check, run_engine
+from hw.accel.sim import random_conv2d_layer, random_depthwise_layer, run_and_check, run_engine
 from hw.params import EngineParams
 from hw.perf import (depthwise_conv2d_cycles, depthwise_conv2d_fits, depthwise_conv2d_layer_cycles,
-                     depthwise_conv2d_runs, default_split)
+                     depthwise_conv2d_runs, conv2d_engine, default_split)
 
 
 def check(params, layers, mul_pipeline=1):
@@ -72,7 +72,7 @@ def test_driver_refuses_oversized_layer_and_bad_weights():
         random_depthwise_layer(np.random.default_rng(0), p, (50, 50, 2), (3, 3), 16)
     assert not depthwise_conv2d_fits(p, (50, 50, 2), (3, 3), 16)
     from hw.accel.driver import depthwise_conv2d_job
-    with pytest.raises(ValueError, match=r"w \(KH, KW, C, 1\); got x \(3, 3, 2\), w \(3, 3, 2, 2\)"):
+    with pytest.raises(ValueError, match=r"w \(KH, KW, 1, M\); got x \(3, 3, 2\), w \(3, 3, 2, 2\)"):
         depthwise_conv2d_job(EngineParams(), np.zeros((3, 3, 2)), np.zeros((3, 3, 2, 2)), None, 1, 0, a_bits=8,
                              a_signed=True, w_bits=8, w_signed=True, o_bits=8, o_signed=True)
 
@@ -124,6 +124,38 @@ def test_split_needs_both_rows_of_a_pair_in_the_halved_weight_banks():
     assert res[0]["status"]["err_code"] == int(regs.ErrorCode.BUFFER_OVERFLOW)
     assert depthwise_conv2d_runs(p, (3, 3, 4), (3, 3), 16, split=()) == 1
     assert depthwise_conv2d_runs(p, (3, 3, 4), (3, 3), 16) == 0
+
+
+@pytest.mark.parametrize("split", [None, ()])
+@pytest.mark.parametrize("in_shape, kernel, cout, bits, strides", [
+    ((9, 6, 1), (4, 3), 10, 4, (2, 2)),        # DS-CNN-like first conv: 12 taps, odd channel count
+    ((5, 5, 1), (3, 3), 8, 8, (1, 1)),
+    ((4, 3, 1), (2, 2), 3, 16, (1, 1)),
+])
+def test_single_channel_conv2d_on_the_depthwise_engine(split, in_shape, kernel, cout, bits, strides):
+    """A conv2d with one input channel (``cin = 1``, ``cout = M``) runs on the depthwise engine, taps on the lanes:
+    bit-exact against ``hw.golden.conv2d``, cycles as ``hw.perf`` (``n_out = M``)."""
+    p = EngineParams()
+    assert conv2d_engine(in_shape) == "depthwise" and conv2d_engine((4, 4, 2)) == "conv2d"
+    layer = random_conv2d_layer(np.random.default_rng(cout + bits), p, in_shape, kernel, cout, bits, strides=strides,
+                                padding="same", o_bits=8, relu=True, on="depthwise", split=split)
+    assert layer[0].runs[0]["cin"] == 1 and layer[0].runs[0]["cout"] == cout
+    res = run_and_check(DepthwiseConv2dEngine(p, split=split), [layer])
+    model = depthwise_conv2d_cycles(p, in_shape, kernel, bits, 8, strides=strides, padding="same", split=split,
+                                    n_out=cout)
+    assert abs(model.total - res[0]["cycles"]) <= 1 and abs(model.compute - res[0]["compute_cycles"]) <= 1
+
+
+def test_depthwise_engine_channel_counts_are_checked():
+    """Only one input channel may fan out to several output channels: the driver, the model and the engine refuse
+    ``cin != cout`` otherwise."""
+    p = EngineParams()
+    with pytest.raises(ValueError, match=r"not 4 from 2"):
+        depthwise_conv2d_cycles(p, (4, 4, 2), (3, 3), 8, n_out=4)
+    bad, _ = random_depthwise_layer(np.random.default_rng(0), p, (4, 4, 2), (3, 3), 8, padding="same")
+    bad.runs[0].update(cout=4)
+    memory, results = run_engine(DepthwiseConv2dEngine(p), [bad])
+    assert results[0]["status"]["err_code"] == int(regs.ErrorCode.BAD_GEOMETRY) and not memory.writes
 
 
 @pytest.mark.parametrize("engine, split, error, message", [

@@ -81,8 +81,10 @@ def test_bench_rows_cover_every_engine_and_precision():
     rows = bench(EngineParams(), rtl_max_macs=0, rtl_max_dw_macs=0)
     assert {r["engine"] for r in rows} == {"dense", "conv2d", "depthwise"}
     dw = [r for r in rows if r["engine"] == "depthwise"]
-    assert len(dw) == 3 * len(DEPTHWISE_LAYERS) and all(r["rtl"] is None for r in rows)
-    dscnn = {r["bits"]: r["model"]["util_compute"] for r in dw if r["net"] == "dscnn"}
+    assert len(dw) == 3 * (len(DEPTHWISE_LAYERS) + 1) and all(r["rtl"] is None for r in rows)   # + DS-CNN conv1
+    conv1 = {r["bits"]: r["model"]["util_compute"] for r in dw if r["layer"] == "conv1 (cin=1)"}
+    assert all(u > 0.99 for u in conv1.values()) and len(conv1) == 3
+    dscnn = {r["bits"]: r["model"]["util_compute"] for r in dw if r["layer"] == "dw1..4"}
     assert dscnn[16] > 0.99 and dscnn[8] > 0.99 and dscnn[4] > 0.89
     assert "| depthwise | dscnn/dw1..4 | 25x5x64x3x3 | 4 |" in markdown(rows)
 

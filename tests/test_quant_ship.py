@@ -91,7 +91,8 @@ def test_no_left_shift_makes_every_engine_shift_non_negative(net):
 def test_hw_cycles_sum_the_engine_model_and_match_the_shipped_speed_up():
     p = EngineParams(**search.HW_PARAMS)
     uniform16 = search.hw_cycles(PrecisionConfig.uniform("dscnn", 16), DSCNN)
-    expected = (perf.conv2d_cycles(p, (49, 10, 1), (10, 4), 64, 16, strides=(2, 2), padding="same").total
+    expected = (perf.depthwise_conv2d_cycles(p, (49, 10, 1), (10, 4), 16, strides=(2, 2), padding="same",
+                                             n_out=64).total     # one input channel: on the depthwise engine
                 + 4 * perf.depthwise_conv2d_cycles(p, (25, 5, 64), (3, 3), 16, padding="same").total
                 + 4 * perf.conv2d_cycles(p, (25, 5, 64), (1, 1), 64, 16, padding="same").total
                 + perf.fc_layer_cycles(p, 64, 12, 16).total)

@@ -33,9 +33,11 @@ def test_every_weighted_node_maps_to_its_engine_and_the_rest_to_the_host(name):
     steps, _ = plan(net, EngineParams())
     ops = {n["name"]: n["op"] for n in net.nodes}
     assert [s.name for s in steps] == [n["name"] for n in net.nodes if n["op"] != "input"]
+    inputs = {n["name"]: net.tensors[n["inputs"][0]]["shape"] for n in net.nodes if n["op"] != "input"}
     for s in steps:
         if ops[s.name] in ENGINES:
-            assert s.engine == ENGINES[ops[s.name]]
+            single = ops[s.name] == "conv2d" and inputs[s.name][-1] == 1      # one input channel: taps on the lanes
+            assert s.engine == ENGINES["depthwise_conv2d" if single else ops[s.name]]
             assert (s.where == "rtl") == (s.job is not None) == (not s.reason)
         else:
             assert (s.where, s.label, s.engine, s.job) == ("host", "host", None, None)
@@ -50,9 +52,15 @@ def test_expected_outputs_are_the_exported_test_vectors(name):
         np.testing.assert_array_equal(values[s.name], net.vectors(s.name)[1])
 
 
+def test_single_channel_first_conv_runs_on_the_depthwise_engine(dscnn):
+    conv1 = next(s for s in plan(dscnn, EngineParams())[0] if s.name == "conv1")
+    assert conv1.label == "rtl DepthwiseConv2dEngine"
+    assert conv1.job.runs[0]["cin"] == 1 and conv1.job.runs[0]["cout"] == 64
+
+
 def test_missing_engine_runs_on_the_host_and_says_so(dscnn, no_conv):
     steps, _ = plan(dscnn, EngineParams())
-    conv = [s for s in steps if s.op == "conv2d"]
+    conv = [s for s in steps if s.op == "conv2d" and s.engine == ENGINES["conv2d"]]
     assert conv and all(s.where == "host" and s.label == "host (engine missing)" for s in conv)
     assert "no hw.tops top 'no_such_engine'" in conv[0].reason
     assert next(s for s in steps if s.name == "fc").label == "rtl FullyConnectedEngine"

@@ -178,6 +178,10 @@ def depthwise_conv2d_job(params, x, w, bias, multiplier, shift, *, strides=(1, 1
     ``DepthwiseConv2dEngine`` (depth multiplier 1; ``cin = cout = C``) with split lane counts ``split`` (default
     ``hw.perf.default_split``: then a weight bank is two half-depth memories, even and odd rows).
 
+    A single input channel may have any depth multiplier ``M``: ``x (H, W, 1)``, ``w (KH, KW, 1, M)`` is a conv2d
+    with ``Cin = 1`` and ``M`` output channels (``cin = 1``, ``cout = M``; ``hw.perf.conv2d_engine``), with the
+    weights of output channel ``m`` laid out as a depthwise channel's row.
+
     Padding follows TensorFlow (``hw.golden.layers``); weights are laid out by ``hw.layout.depthwise_weight_words``.
     Large inputs / outputs are split into bands of output rows as for :func:`conv2d_job`. Raises ``ValueError`` before
     anything runs if a value does not fit its precision, the weights or channels exceed the engine, or not even one
@@ -187,8 +191,11 @@ def depthwise_conv2d_job(params, x, w, bias, multiplier, shift, *, strides=(1, 1
     modes, x, w = _operands(p, x, w, a_bits, a_signed, w_bits, w_signed, o_bits)
     if w.ndim == 3:
         w = w[..., None]
-    if x.ndim != 3 or w.ndim != 4 or w.shape[2] != x.shape[2] or w.shape[3] != 1:
-        raise ValueError(f"depthwise conv2d needs x (H, W, C) and w (KH, KW, C, 1); got x {x.shape}, w {w.shape}")
+    if x.ndim != 3 or w.ndim != 4 or w.shape[2] != x.shape[2] or (w.shape[3] != 1 and x.shape[2] != 1):
+        raise ValueError(f"depthwise conv2d needs x (H, W, C) and w (KH, KW, C, 1), or x (H, W, 1) and w (KH, KW, 1, "
+                         f"M); got x {x.shape}, w {w.shape}")
+    if x.shape[2] == 1:                               # one input channel, M outputs: each a depthwise channel's row
+        w = w.transpose(0, 1, 3, 2)
     kh, kw, c, _ = w.shape
     rw = layout.row_words(kh * kw, w_bits, p.bus_width) // (p.bus_width // 32)
     split = default_split(p, "depthwise") if split is None else split

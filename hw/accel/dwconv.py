@@ -1,5 +1,5 @@
-"""Depthwise Conv2D engine (depth multiplier 1): tap-reduction on P Sum-Together MAC units, two channels a unit in
-the multipliers' split mode, with a tap gather."""
+"""Depthwise Conv2D engine (depth multiplier 1, or any from one input channel): tap-reduction on P Sum-Together MAC
+units, two channels a unit in the multipliers' split mode, with a tap gather."""
 
 from amaranth import Array, Cat, Module, Mux, Signal, signed
 
@@ -39,6 +39,12 @@ class DepthwiseConv2dEngine(MacArrayEngine):
     when they span several bus words. Tap positions are a chain of incrementers (next tap: column + 1, or next kernel
     row); padded taps and taps past ``KH*KW`` feed zeros.
 
+    **One input channel** (``cin = 1``, any ``cout``): a conv2d with a single input channel (DS-CNN's first layer),
+    equivalently a depthwise layer with depth multiplier ``cout``. Every output channel's lanes read channel 0 of
+    the tap pixels, and its weight row holds its ``KH*KW`` taps (the driver lays ``w[:, :, 0, c]`` out as depthwise
+    channel ``c``), so the layer fills the lanes as a depthwise one does, where the Conv2D engine (input channels on
+    the lanes) uses one lane in ``lanes`` (``hw.perf.conv2d_engine``).
+
     Completed groups go to shadow registers and are requantized while the next group accumulates, in beats of
     ``E = min(requantizers, bus_width / o_bits)`` channels a cycle (:class:`~hw.accel.stages.RequantPacker`); a
     group's last word issues no earlier than ``G / E`` cycles after the previous group's (``G`` = P or 2P channels),
@@ -49,8 +55,8 @@ class DepthwiseConv2dEngine(MacArrayEngine):
     Phases (latency): check the configuration (error: no bus access at all), DMA biases, requantization words, the
     whole input and all weights into the buffers (``2 + wait`` cycles a bus word), compute (``OH * OW * ceil(C/G)``
     groups of ``max(K, G / E)`` cycles, plus the pipeline drain), DMA the whole output out. Configuration:
-    ``cin`` = ``cout`` = C (else ``BAD_GEOMETRY``), geometry fields as for Conv2D. Limits (else ``BUFFER_OVERFLOW``):
-    ``H * W * ceil(C*bits/bus)`` bus words <= ``act_words``; ``ceil(C/P) * ceil(KH*KW*bits/bus)`` <=
+    ``cin`` = ``cout`` = C, or ``cin`` = 1 (else ``BAD_GEOMETRY``), geometry fields as for Conv2D. Limits (else ``BUFFER_OVERFLOW``):
+    ``H * W * ceil(cin*bits/bus)`` bus words <= ``act_words``; ``ceil(C/P) * ceil(KH*KW*bits/bus)`` <=
     ``weight_words / P`` (with split modes: ``ceil(ceil(C/P) / 2) * ceil(KH*KW*bits/bus)`` <= ``weight_words / 2P``);
     ``C <= out_channels``; the output <= ``out_words``. ``BAD_GEOMETRY`` unless ``pad_top < KH``, ``pad_left < KW``
     and every window starts inside the padded input.
@@ -76,7 +82,7 @@ class DepthwiseConv2dEngine(MacArrayEngine):
         TMAX = max(taps_a_word(md) for md in p.modes)           # tap positions read a cycle
         nb = max(1, P * p.mul_width // B)                       # activation banks
         geometry = H, W, KH, KW, SH, SW, OH, OW, PT, PL = self._geometry(cfg)
-        n_out = cfg.cin
+        n_out = cfg.cout
 
         # -- layer quantities and the configuration check -------------------------------------------------------------
         taps_c = Signal(17)
@@ -87,18 +93,19 @@ class DepthwiseConv2dEngine(MacArrayEngine):
         rw_c = Signal(17)              # bus words a weight row
         wide_c = Signal()              # the precision runs split
         m.d.comb += [taps_c.eq(KH * KW), kr_c.eq((taps_c + (1 << cfg.a_mode) - 1) >> cfg.a_mode),
-                     kc_in.eq((n_out + (1 << cfg.a_mode) - 1) >> cfg.a_mode),
+                     kc_in.eq((cfg.cin + (1 << cfg.a_mode) - 1) >> cfg.a_mode),
                      rc_c.eq((kc_in + S - 1) >> log2(S)), rw_c.eq((kr_c + S - 1) >> log2(S))]
         with m.Switch(cfg.a_mode):
             for md, case in mode_cases(m, cfg.a_mode, p):
                 t = taps_a_word(md)
                 with case:
                     m.d.comb += [k_c.eq((taps_c + t - 1) >> log2(t)), wide_c.eq(md in split_md)]
-        geometry_bad = ((cfg.cout != cfg.cin) | (PT >= KH) | (PL >= KW) | ((OH - 1) * SH >= H + PT)
+        geometry_bad = (((cfg.cout != cfg.cin) & (cfg.cin != 1)) | (PT >= KH) | (PL >= KW) | ((OH - 1) * SH >= H + PT)
                         | ((OW - 1) * SW >= W + PL))
         lay = configure(m, self, sh, n_out, geometry, rc_c, rw_c, geometry_bad, wide_c if split_md else 0, halves)
         kk = Signal(17)
-        lay.latch.append(kk.eq(k_c))
+        single = Signal()              # one input channel: every output channel reads channel 0 of the taps
+        lay.latch += [kk.eq(k_c), single.eq(cfg.cin == 1)]
         mode, rc, rw, wide = lay.mode, lay.rc, lay.w_row, lay.wide
 
         # -- buffers ---------------------------------------------------------------------------------------------------
@@ -136,7 +143,7 @@ class DepthwiseConv2dEngine(MacArrayEngine):
         word_off, bit_off = Signal(17), Signal(range(B))
         with m.Switch(mode):
             for md, case in mode_cases(m, mode, p):
-                pos = c0 << log2(p.mul_width >> md)
+                pos = Mux(single, 0, c0) << log2(p.mul_width >> md)
                 with case:
                     m.d.comb += [word_off.eq(pos >> log2(B)), bit_off.eq(pos[:log2(B)] if B > 1 else 0)]
         pads, rots = [], []
@@ -193,7 +200,7 @@ class DepthwiseConv2dEngine(MacArrayEngine):
                 for md, case in mode_cases(m, mode, p):
                     bits = p.mul_width >> md
                     units = (j, j + P) if md in split_md else (j,)   # split: lower lanes channel j, upper j + P
-                    elems = [Mux(pads[t], 0, taps_data[t][u * bits:(u + 1) * bits])
+                    elems = [Mux(pads[t], 0, Mux(single, taps_data[t][:bits], taps_data[t][u * bits:(u + 1) * bits]))
                              for u in units for t in range(taps_a_word(md))]
                     with case:
                         m.d.comb += act_word.eq(Cat(*elems))

@@ -169,6 +169,7 @@ def run_and_check(engine, layers, **kw):
         np.testing.assert_array_equal(read_output(job, memory.words), expected)
     return results
 
+
 def _requant_params(rng, params, acc, o_bits):
     """Per-channel multipliers and a shift mapping ``acc`` onto (slightly beyond) the ``o_bits`` output range."""
     n = acc.shape[-1]
@@ -194,8 +195,10 @@ def random_dense_layer(rng, params, n_in, n_out, bits, a_signed=True, w_signed=T
 
 
 def random_conv2d_layer(rng, params, in_shape, kernel, cout, bits, *, strides=(1, 1), padding="valid",
-                        a_signed=True, w_signed=True, o_bits=None, o_signed=True, relu=False, base=0x1000):
-    """A random conv2d layer ``in_shape = (H, W, Cin)``, ``kernel = (KH, KW)`` and its golden output."""
+                        a_signed=True, w_signed=True, o_bits=None, o_signed=True, relu=False, base=0x1000,
+                        on="conv2d", split=None):
+    """A random conv2d layer ``in_shape = (H, W, Cin)``, ``kernel = (KH, KW)`` and its golden output, as a job for
+    the engine ``on``: ``"conv2d"``, or ``"depthwise"`` for ``Cin = 1`` (with split lane counts ``split``)."""
     o_bits = o_bits or bits
     x = rng.integers(*value_range(bits, a_signed), size=in_shape, endpoint=True)
     w = rng.integers(*value_range(bits, w_signed), size=(*kernel, in_shape[2], cout), endpoint=True)
@@ -203,9 +206,13 @@ def random_conv2d_layer(rng, params, in_shape, kernel, cout, bits, *, strides=(1
     acc = conv2d(x, w, bias, strides, padding, params.acc_bits)
     mult, shift = _requant_params(rng, params, acc, o_bits)
     expected = requantize(acc, mult, shift, o_bits, o_signed, relu)
-    return conv2d_job(params, x, w, bias, mult, shift, strides=strides, padding=padding, base=base, a_bits=bits,
-                      a_signed=a_signed, w_bits=bits, w_signed=w_signed, o_bits=o_bits, o_signed=o_signed,
-                      relu=relu), expected
+    options = dict(strides=strides, padding=padding, base=base, a_bits=bits, a_signed=a_signed, w_bits=bits,
+                   w_signed=w_signed, o_bits=o_bits, o_signed=o_signed, relu=relu)
+    if on == "depthwise":
+        return depthwise_conv2d_job(params, x, w, bias, mult, shift, split=split, **options), expected
+    if on != "conv2d":
+        raise ValueError(f"on must be 'conv2d' or 'depthwise', not {on!r}")
+    return conv2d_job(params, x, w, bias, mult, shift, **options), expected
 
 
 def random_depthwise_layer(rng, params, in_shape, kernel, bits, *, strides=(1, 1), padding="valid", a_signed=True,
