@@ -18,7 +18,7 @@ What is left to an engine is how it walks the layer (its issue counters) and how
 
 from dataclasses import dataclass
 
-from amaranth import Array, Cat, Const, Mux, Signal, signed
+from amaranth import Array, Cat, Const, Mux, Signal, Value, signed
 from amaranth.lib.memory import Memory
 
 from ..arith import SumTogetherMultiplier
@@ -142,11 +142,26 @@ def configure(m, engine, sh, n_out, geometry, in_row_c, w_row_c, geometry_bad, w
     ``geometry_bad`` is its geometry check (``BAD_GEOMETRY``). ``wide_c`` (combinational, from the configuration) is 1
     when the layer runs split: channel groups of 2P. ``halves`` is that of :func:`weight_banks`. The error priority
     is: the shell's common checks (precision, zero dimension, addresses), geometry, then buffer overflow.
+
+    Timing: the quantities derived from the configuration registers (row sizes, ``H * W``, ``OH * OW``, the common
+    and geometry checks) are registered every cycle, and ``lay.err`` and the latched values are computed from those
+    registers, so no path runs from a configuration field through two multiplications. The configuration is written
+    before the start pulse, so the registers hold the layer's values from the cycle after it (``CHECK``).
     """
     p, cfg = engine.params, sh.cfg
     P = p.macs
     b32 = p.bus_width // 32
     H, W, KH, KW, SH, SW, OH, OW, PT, PL = geometry
+
+    def stage(value, name):
+        """``value`` registered every cycle (ints pass through)."""
+        if isinstance(value, int):
+            return value
+        value = Value.cast(value)
+        reg = Signal(value.shape(), name=name)
+        m.d.sync += reg.eq(value)
+        return reg
+
     ro_c = Signal(17, name="ro_c")
     with m.Switch(cfg.o_mode):
         for md, case in mode_cases(m, cfg.o_mode, p):
@@ -156,20 +171,22 @@ def configure(m, engine, sh, n_out, geometry, in_row_c, w_row_c, geometry_bad, w
     rows_c = (n_out + P - 1) >> log2(P)                                  # weight rows a bank
     groups_c = rows_c if isinstance(wide_c, int) and not wide_c else (rows_c + wide_c) >> wide_c
     half_rows_c = rows_c if halves == 1 else (rows_c + 1) >> 1           # ... of its fuller half
-    in_words_c = H * W * in_row_c
-    npix_c = OH * OW
     bias_words = Signal(17)
     m.d.comb += bias_words.eq((n_out + b32 - 1) >> log2(b32))
-
     code = engine.common_error(m, sh, [cfg.cin, cfg.cout, cfg.in_h, cfg.in_w, cfg.kh, cfg.kw, cfg.stride_h,
                                        cfg.stride_w, cfg.out_h, cfg.out_w])
-    overflow = ((in_words_c > p.act_words) | (half_rows_c * w_row_c > p.weight_words // P // halves)
-                | (n_out > p.out_channels)
-                | (npix_c * ro_c > p.out_words))
+
+    rc, ro, w_row = stage(in_row_c, "rc_q"), stage(ro_c, "ro_q"), stage(w_row_c, "w_row_q")
+    groups, half_rows, wide = stage(groups_c, "groups_q"), stage(half_rows_c, "half_rows_q"), stage(wide_c, "wide_q")
+    hw, npix, w_rc = stage(H * W, "hw_q"), stage(OH * OW, "npix_q"), stage(W * in_row_c, "w_rc_q")
+    code, bad, many = stage(code, "code_q"), stage(geometry_bad, "geometry_bad_q"), stage(n_out > p.out_channels,
+                                                                                          "too_many_q")
+    overflow = ((hw * rc > p.act_words) | (half_rows * w_row > p.weight_words // P // halves) | many
+                | (npix * ro > p.out_words))
     err = Signal(4)
     with m.If(code != 0):
         m.d.comb += err.eq(code)
-    with m.Elif(geometry_bad):
+    with m.Elif(bad):
         m.d.comb += err.eq(ErrorCode.BAD_GEOMETRY)
     with m.Elif(overflow):
         m.d.comb += err.eq(ErrorCode.BUFFER_OVERFLOW)
@@ -178,12 +195,11 @@ def configure(m, engine, sh, n_out, geometry, in_row_c, w_row_c, geometry_bad, w
                 **{n: Signal(17, name=n) for n in ("rc", "ro", "w_row", "groups", "in_words", "npix")},
                 **{n: Signal(signed(AW), name=n) for n in ("row_jump", "step_x", "step_y")},
                 wide=Signal(name="wide") if halves == 2 else 0, bias_words=bias_words, err=err, latch=[])
-    lay.latch += [lay.mode.eq(cfg.a_mode), lay.rc.eq(in_row_c), lay.ro.eq(ro_c), lay.w_row.eq(w_row_c),
-                  lay.groups.eq(groups_c), lay.in_words.eq(in_words_c), lay.npix.eq(npix_c),
-                  lay.row_jump.eq(W * in_row_c - (KW - 1) * in_row_c), lay.step_x.eq(SW * in_row_c),
-                  lay.step_y.eq(SH * W * in_row_c)]
+    lay.latch += [lay.mode.eq(cfg.a_mode), lay.rc.eq(rc), lay.ro.eq(ro), lay.w_row.eq(w_row),
+                  lay.groups.eq(groups), lay.in_words.eq(hw * rc), lay.npix.eq(npix),
+                  lay.row_jump.eq(w_rc - (KW - 1) * rc), lay.step_x.eq(SW * rc), lay.step_y.eq(SH * w_rc)]
     if halves == 2:
-        lay.latch.append(lay.wide.eq(wide_c))
+        lay.latch.append(lay.wide.eq(wide))
     return lay
 
 
@@ -492,9 +508,9 @@ def control_fsm(m, engine, sh, lay, rqp, target, restart, begin, compute):
     """The engine's control FSM: IDLE -> CHECK -> CHECKED -> LOAD_BIAS -> LOAD_RQ -> LOAD_IN -> LOAD_W -> ISSUE ...
     -> DRAIN -> STORE -> IDLE.
 
-    CHECK registers the configuration check ``lay.err`` (products of the shape fields compared with the buffer sizes:
-    kept off the FSM's and the DMA's paths); CHECKED ends the layer with it (no bus access) or latches ``lay.latch``
-    and starts the loads; a bus error
+    CHECK registers the configuration check ``lay.err`` (products of the registered shape quantities compared with
+    the buffer sizes, see :func:`configure`: kept off the FSM's and the DMA's paths); CHECKED ends the layer with it
+    (no bus access) or latches ``lay.latch`` and starts the loads; a bus error
     ends it with ``BUS_ERROR``. ``restart`` resets the loader's weight counters before each load; ``begin`` (statements)
     starts the compute phase in ``ISSUE``; ``compute()`` adds the engine's compute states (called inside the FSM; they
     go to ``DRAIN`` after the last issue). DRAIN waits for the :class:`RequantPacker` ``rqp`` to have packed every
