@@ -43,6 +43,10 @@ class LayerCycles:
         return {**asdict(self), "util_compute": self.util_compute, "util_total": self.util_total}
 
 
+#: Cycles of ``hw.accel.requant.Requantizer`` (its ``LATENCY``; a test keeps them equal).
+REQUANT_LATENCY = 3
+
+
 def _bus_words(n, bits, params):
     return row_words(n, bits, params.bus_width) // (params.bus_width // 32)
 
@@ -106,7 +110,8 @@ def _compute_cycles(p, *, groups, k, last, o_bits, requantizers, mul_pipeline, g
     cycles; then the multiplier pipeline and the last group's beats drain.
     """
     beat = min(requantizers, p.bus_width // o_bits, p.macs)
-    return k + (groups - 1) * max(k, (group or p.macs) // beat) + (1 + mul_pipeline) + -(-last // beat) + 4
+    return (k + (groups - 1) * max(k, (group or p.macs) // beat) + (1 + mul_pipeline) + -(-last // beat)
+            + 2 + REQUANT_LATENCY)
 
 
 def _engine_cycles(p, *, pixels, in_words, k_group, row_words_w, n_out, out_row, o_bits, mul_pipeline, wait,

@@ -75,3 +75,8 @@ def test_random_and_ties_default_widths(m_bits):
 def test_rejects_non_params():
     with pytest.raises(TypeError, match="EngineParams"):
         Requantizer({"acc_bits": 32})
+
+
+def test_cycle_model_uses_the_requantizer_latency():
+    from hw.perf import REQUANT_LATENCY
+    assert REQUANT_LATENCY == Requantizer.LATENCY

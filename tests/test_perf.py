@@ -67,14 +67,14 @@ def test_depthwise_model_counts_and_requant_beats():
     dw = {b: depthwise_conv2d_cycles(p, (25, 5, 64), (3, 3), b, padding="same") for b in (16, 8, 4)}
     assert dw[8].macs == 25 * 5 * 9 * 64 and dw[4].peak_macs_per_cycle == 16
     groups = 25 * 5 * 16
-    # K * groups + pipeline (2) + the last group's beats (2 or 4 of 2 channels) + 4
-    assert [dw[b].compute for b in (16, 8, 4)] == [9 * groups + 8, 9 * groups // 2 + 10, 5 * groups // 2 + 10]
+    # K * groups + pipeline (2) + the last group's beats (2 or 4 of 2 channels) + sequencer (2) + requantizer (3)
+    assert [dw[b].compute for b in (16, 8, 4)] == [9 * groups + 9, 9 * groups // 2 + 11, 5 * groups // 2 + 11]
     unsplit = [depthwise_conv2d_cycles(p, (25, 5, 64), (3, 3), b, padding="same", split=()) for b in (16, 8, 4)]
-    assert [u.compute for u in unsplit] == [9 * groups + 8, 5 * groups + 8, 3 * groups + 8]
+    assert [u.compute for u in unsplit] == [9 * groups + 9, 5 * groups + 9, 3 * groups + 9]
     assert [default_requantizers(EngineParams(macs=P), "depthwise") for P in (1, 2, 4, 8, 64)] == [1, 1, 2, 4, 32]
     assert default_requantizers(p, "conv2d") == default_requantizers(p, "dense") == 1
     one = depthwise_conv2d_cycles(p, (5, 5, 8), (1, 1), 16)              # K = 1 < P / E = 2: requantizer-bound
-    assert one.compute == 1 + (25 * 2 - 1) * 2 + 2 + 2 + 4
+    assert one.compute == 1 + (25 * 2 - 1) * 2 + 2 + 2 + 5
 
 
 def test_bench_rows_cover_every_engine_and_precision():

@@ -36,11 +36,12 @@ class Requantizer(wiring.Component):
     out : Out(signed(mul_width + 1))
         The requantized value, inside the output range (so the low ``out_bits`` bits are the packed lane value).
 
-    Latency is ``LATENCY`` = 2 cycles (product register, rounded/saturated register); fully pipelined, one value per
-    cycle. Inputs need only be held while ``valid`` is asserted.
+    Latency is ``LATENCY`` = 3 cycles (product register; shifted value and rounding decision; rounded, ReLU'd and
+    saturated output register); fully pipelined, one value per cycle. Inputs need only be held while ``valid`` is
+    asserted.
     """
 
-    LATENCY = 2
+    LATENCY = 3
 
     def __init__(self, params):
         self.params = p = require_params(self, params)
@@ -68,7 +69,8 @@ class Requantizer(wiring.Component):
         m.d.sync += [prod.eq(self.acc * self.multiplier), shift.eq(self.shift), mode.eq(self.mode),
                      out_signed.eq(self.out_signed), relu.eq(self.relu), valid1.eq(self.valid)]
 
-        # stage 2: round half to even. A shift >= pw rounds every product (|prod| <= 2**(pw-1)) to 0.
+        # stage 2: the shift and the rounding decision (round half to even). A shift >= pw rounds every product
+        # (|prod| <= 2**(pw-1)) to 0.
         floor = Signal(signed(pw))
         rem = Signal(unsigned(pw))
         half = Signal(unsigned(pw + 1))
@@ -77,9 +79,16 @@ class Requantizer(wiring.Component):
             rem.eq(prod & ((Const(1, pw + 1) << shift) - 1)[:pw]),
             half.eq((Const(1, pw + 1) << shift)[:pw + 1] >> 1),
         ]
-        round_up = (shift != 0) & ((rem > half) | ((rem == half) & floor[0]))
+        floor2, round_up, zero = Signal.like(floor), Signal(), Signal()
+        mode2, out_signed2, relu2, valid2 = Signal.like(mode), Signal(), Signal(), Signal()
+        m.d.sync += [floor2.eq(floor), round_up.eq((shift != 0) & ((rem > half) | ((rem == half) & floor[0]))),
+                     zero.eq(shift >= pw), mode2.eq(mode), out_signed2.eq(out_signed), relu2.eq(relu),
+                     valid2.eq(valid1)]
+        floor, mode, out_signed, relu = floor2, mode2, out_signed2, relu2
+
+        # stage 3: round, ReLU, saturate
         rounded = Signal(signed(pw + 1))
-        m.d.comb += rounded.eq(Mux(shift >= pw, 0, floor + round_up))
+        m.d.comb += rounded.eq(Mux(zero, 0, floor + round_up))
         relued = Signal(signed(pw + 1))
         m.d.comb += relued.eq(Mux(relu & (rounded < 0), 0, rounded))
 
@@ -92,6 +101,6 @@ class Requantizer(wiring.Component):
                                  hi.eq(Mux(out_signed, (1 << (bits - 1)) - 1, (1 << bits) - 1))]
         m.d.sync += [
             self.out.eq(Mux(relued < lo, lo, Mux(relued > hi, hi, relued))),
-            self.out_valid.eq(valid1),
+            self.out_valid.eq(valid2),
         ]
         return m
