@@ -160,21 +160,24 @@ def corners_and_random(width, lanes, rng, n_random):
     return concat(parts)
 
 
+def every_pair_in_every_lane(rng, make_vectors):
+    """16-bit words of four 4-bit lanes in which each lane walks through all 256 (a, w) pairs, in its own random order
+    (so every vector also randomizes the other lanes), under every signedness: ``concat`` of ``make_vectors(sa, sw,
+    a, w)``."""
+    parts = []
+    for sa, sw in SIGNS:
+        order = np.stack([rng.permutation(256) for _ in range(4)], axis=1)             # (256, 4 lanes)
+        a = pack(_to_signed(order >> 4, 4, sa).reshape(-1), 4, sa)
+        w = pack(_to_signed(order & 15, 4, sw).reshape(-1), 4, sw)
+        parts.append(make_vectors(sa, sw, a, w))
+    return concat(parts)
+
+
 @pytest.mark.parametrize("weight_order", ["natural", "reversed"])
 def test_four_lane_mode_every_pair_in_every_lane(weight_order):
     """4-lane mode: each lane sees all 256 (a, w) pairs under every signedness; the other lanes are random."""
-    rng = np.random.default_rng(4)
     dut = SumTogetherMultiplier(16, (1, 2, 4), weight_order=weight_order)
-    parts = []
-    for sa, sw in SIGNS:
-        pairs = np.arange(256)
-        # lane i walks through all 256 pairs in its own random order, so every vector also randomizes the others
-        order = np.stack([rng.permutation(pairs) for _ in range(4)], axis=1)           # (256, 4 lanes)
-        a_lanes, w_lanes = order >> 4, order & 15
-        a = pack(_to_signed(a_lanes, 4, sa).reshape(-1), 4, sa)
-        w = pack(_to_signed(w_lanes, 4, sw).reshape(-1), 4, sw)
-        parts.append(vectors_for(2, sa, sw, a, w))
-    vectors = concat(parts)
+    vectors = every_pair_in_every_lane(np.random.default_rng(4), lambda sa, sw, a, w: vectors_for(2, sa, sw, a, w))
     for lane in range(4):
         for sa, sw in SIGNS:                           # the stimulus really is exhaustive per lane
             sel = (vectors["a_signed"] == sa) & (vectors["w_signed"] == sw)
@@ -185,14 +188,8 @@ def test_four_lane_mode_every_pair_in_every_lane(weight_order):
 
 def test_dsp_variant_four_lane_mode_every_pair_in_every_lane():
     """The DSP variant's guard-bit packing, 4-lane mode: every (a, w) pair of every lane under every signedness."""
-    rng = np.random.default_rng(44)
-    parts = []
-    for sa, sw in SIGNS:
-        order = np.stack([rng.permutation(256) for _ in range(4)], axis=1)
-        a = pack(_to_signed(order >> 4, 4, sa).reshape(-1), 4, sa)
-        w = pack(_to_signed(order & 15, 4, sw).reshape(-1), 4, sw)
-        parts.append(vectors_for(2, sa, sw, a, w))
-    check(DspSumTogetherMultiplier(16, (1, 2, 4)), concat(parts))
+    vectors = every_pair_in_every_lane(np.random.default_rng(44), lambda sa, sw, a, w: vectors_for(2, sa, sw, a, w))
+    check(DspSumTogetherMultiplier(16, (1, 2, 4)), vectors)
 
 
 @pytest.mark.parametrize("width, lane_set", [(16, (1, 2, 4)), (8, (1, 2, 4)), (12, (2, 4)), (14, (1, 2)), (17, (1,))])
@@ -380,14 +377,9 @@ def test_split_modes_width_8_every_group_input(weight_order):
 @pytest.mark.parametrize("split", [(4,), (2, 4)])
 def test_split_four_lanes_width_16_every_pair_in_every_lane(split):
     """Width 16, split 4: every lane sees all 256 (a, w) pairs under every signedness, the other lanes random."""
-    rng = np.random.default_rng(16 + len(split))
-    parts = []
-    for sa, sw in SIGNS:
-        order = np.stack([rng.permutation(256) for _ in range(4)], axis=1)
-        a = pack(_to_signed(order >> 4, 4, sa).reshape(-1), 4, sa)
-        w = pack(_to_signed(order & 15, 4, sw).reshape(-1), 4, sw)
-        parts.append(split_vectors(2, sa, sw, a, w))
-    check(SumTogetherMultiplier(16, (1, 2, 4), split=split), concat(parts))
+    vectors = every_pair_in_every_lane(np.random.default_rng(16 + len(split)),
+                                       lambda sa, sw, a, w: split_vectors(2, sa, sw, a, w))
+    check(SumTogetherMultiplier(16, (1, 2, 4), split=split), vectors)
 
 
 def _mixed_vectors(rng, width, lanes, n):
