@@ -32,12 +32,14 @@ mux), and every per-mode switch of the engines (``mode_cases``, ``hw.accel.stage
 * the ST multipliers (lane reversal, gating, mode-dependent Baugh-Wooley corrections, result window mux);
 * the per-mode output packing (element position and output address for 16/8/4-bit outputs), the output-row length
   and the requantizers' per-mode saturation bounds (all three engines);
-* DWConv only: taps ride on the ST lanes, so the ST engine has ``max(lanes)`` = 4 activation read ports per bank,
-  a chain of 4 tap positions (incrementers, padding tests) and 4 gather shifters where the fixed engine has one, plus
-  the per-unit lane assembly; and its default number of :class:`~hw.accel.requant.Requantizer` units
-  (``hw.perf.default_requantizers``: enough to keep 3 x 3 kernels compute-bound at the narrowest precision) is 2
-  for lanes 1/2/4 where one lane needs 1 (P = 4). That is the DWConv dataflow's price of sub-word lanes, not the
-  multiplier's.
+* DWConv only: taps ride on the ST lanes, so the ST engine reads 2 tap positions a cycle (4-bit words hold 2 taps
+  of each of two channels in the multipliers' split mode; ``max(lanes)`` = 4 without it, ``dwconv_st_nosplit``)
+  with their incrementers, padding tests and gather shifters where the fixed engine has one, plus the per-unit lane
+  assembly; with the split mode each MAC unit also has a second accumulator and shadow register, and each weight
+  bank two half-depth memories (even / odd rows); and its default number of
+  :class:`~hw.accel.requant.Requantizer` units (``hw.perf.default_requantizers``: enough to keep 3 x 3 kernels
+  compute-bound at the narrowest precision) is 2 for lanes 1/2/4 where one lane needs 1 (P = 4). That is the
+  DWConv dataflow's price of sub-word lanes, not the multiplier's.
 
 What does *not* go away in ``_fixed``: the CSR precision fields and their checks, the latched ``mode`` register, and
 ``ceil(n / 2**a_mode)`` row lengths (shifts by a register field that synthesis cannot know is 0) -- identical in both
@@ -68,38 +70,40 @@ Flows for the engines:
 Overheads are ``(st - fixed) / fixed`` per engine; the summary gives them with the published HLS designs' overheads
 (:data:`ANCHOR_PCT`: 0.9 % Conv2D, 2.5 % DWConv, 8.0 % FC) next to them, and splits the extra NAND2-eq by block.
 
-Measured (default parameters, logic NAND2-eq without the 409.6 kbit of buffers; ``python -m hw.area``, 2026-11-27):
+Measured (default parameters, logic NAND2-eq without the 409.6 kbit of buffers; ``python -m hw.area --only
+<the engine designs> --flows generic-mem,ecp5``, 2026-11-27, engines with the registered configuration check and the
+3-stage requantizer):
 
-* Conv2D: 66426 vs 64642, **+2.8 %** (anchor 0.9 %). Of the extra 1784 NAND2-eq, 1381 (77 %) are the four ST
-  multipliers (+345 each, +13.9 % over the pipelined Baugh-Wooley array: the multiplier-only overhead), 344 the
-  per-mode packer / row lengths, 63 the requantizer's per-mode bounds. The multipliers are 15 % of the engine's logic
-  (the rest is dominated by the loop-bound and address arithmetic -- 23 multiply-add ``$macc`` cells, 17-bit
-  products -- and the 32 x 16-bit requantizer), so the engine overhead is about 15 % of the multiplier overhead
-  plus ~0.6 %.
-* DWConv: 76143 vs 61474, **+23.9 %** (anchor 2.5 %): the second requantizer +6898 (47 %; one
-  :class:`~hw.accel.requant.Requantizer` is 6835 NAND2-eq, more than two ST multipliers), the gather (3 more tap
-  positions, padding tests, gather shifters and lane assembly) and the wider requantizer beat +6387 in ``top``
-  (44 %), the multipliers +1381 (9 %). With the fixed engine's single requantizer (``dwconv_st_rq1``) it is 68366,
-  +11.2 %. The gather also needs 15 instead of 9 buffer read ports (each lane reads both activation banks): on ECP5
-  that doubles the block RAM (52 instead of 26 DP16KD); on an ASIC it means replicated or multi-ported SRAM.
-* FC: 39857 vs 38179, **+4.4 %** (anchor 8.0 %, met): 1381 of the extra 1678 (82 %) are the multipliers, which are
-  26 % of this smaller engine (no spatial address arithmetic), 238 the per-mode packing, 63 the requantizer bounds.
-* ECP5 (LUT4 + CCU2C, DSPs allowed, loop-bound products on MULT18X18D in both): Conv2D 6530 vs 5878 (+11.1 %),
-  DWConv 9231 vs 6087 (+51.7 %), FC 6189 vs 5546 (+11.6 %). Against the fixed engines with ``*`` multipliers on DSP
-  blocks (``_fixed_star``) the ST engines need 1.8x (Conv2D), 2.5x (DWConv) and 1.9x (FC) the LUTs; with
-  ``DspSumTogetherMultiplier`` (``_st_dsp``) +19 %, +88 % and +24 % LUTs and 4 more MULT18X18D (6 in DWConv,
-  whose second requantizer takes 2). The LUT deltas of
-  whole flattened engines are noisier than the NAND2 ones (``synth_ecp5 -nodsp`` gives Conv2D 18324 vs 18042,
-  +1.6 %, where four standalone multipliers differ by 4 x 322 LUTs).
+* Conv2D: 68783 vs 66951, **+2.7 %** (anchor 0.9 %). Of the extra 1832 NAND2-eq, 1381 (75 %) are the four ST
+  multipliers (+345 each, +13.9 % over the pipelined Baugh-Wooley array: the multiplier-only overhead), 295 the
+  per-mode packer / row lengths, 156 the requantizer's per-mode bounds. The multipliers are 15 % of the engine's
+  logic (the rest is dominated by the loop-bound and address arithmetic and the 32 x 16-bit requantizer), so the
+  engine overhead is about 15 % of the multiplier overhead plus ~0.7 %.
+* DWConv: 83400 vs 63723, **+30.9 %** (anchor 2.5 %): the second requantizer +7387 (38 %; one
+  :class:`~hw.accel.requant.Requantizer` is 7231 NAND2-eq, more than two ST multipliers), ``top`` +9273 (47 %: two
+  tap positions, their padding tests and gather shifters, the lane assembly, and for the split mode a second
+  accumulator and shadow register per unit, the half-row weight selection and the wider requantizer sequencer), the
+  multipliers with split modes +3015 (15 %). Without the split mode (``dwconv_st_nosplit``: 4 tap positions, one
+  channel a unit, 75 % 4-bit utilization) 78776, +23.6 %: the split mode costs 4624 NAND2-eq (1633 in the
+  multipliers). With one requantizer (``dwconv_st_rq1``) 75153, +17.9 %. Read ports: 15 (4 activation, 8 weight
+  halves, 3 bias / requant / output) instead of 9; ECP5 block RAM 36 instead of 26 DP16KD.
+* FC: 41451 vs 39649, **+4.5 %** (anchor 8.0 %, met): 1381 of the extra 1802 (77 %) are the multipliers, which are
+  27 % of this smaller engine (no spatial address arithmetic), 265 the per-mode packing, 156 the requantizer bounds.
+* ECP5 (LUT4 + CCU2C, DSPs allowed, loop-bound products on MULT18X18D in both): Conv2D +29.8 %, DWConv +61.4 %, FC
+  +27.7 % over the fixed engines; against the fixed engines with ``*`` multipliers on DSP blocks (``_fixed_star``)
+  the ST engines need 2.2x, 3.4x and 2.3x the LUTs, with ``DspSumTogetherMultiplier`` (``_st_dsp``, no split mode)
+  +22 %, +89 % and +23 %. The LUT deltas of whole flattened engines are noisier than the NAND2 ones (the same
+  engines measured +11.1 / +51.7 / +11.6 % before the check and requantizer were pipelined, with identical
+  multipliers). ``ecp5-nodsp`` (about 30 min a run) was not repeated for these engines.
 
-How to get closer to the anchors: (1) store weights lane-reversed (``weight_order="reversed"``, a ``hw.layout``
-change) -- about 55 NAND2-eq per multiplier, Conv2D -> ~+2.4 %; (2) DWConv: one requantizer (``requantizers=1``,
--6.9k; 4-bit 3x3 layers then run at 75 % of the compute rate) or a cheaper requantizer (it is a 32 x 16 product and
-a 49-bit rounding shifter for every output); (3) DWConv: replace the 4 independent gather lanes (4 read ports, 4
-shifters) by a tap window register filled from one read port per cycle, since consecutive taps of a kernel row are
-neighbouring pixels; (4) at P = 4 the ST multipliers alone put Conv2D at +2.1 %: 0.9 % (580 NAND2-eq) needs a
-multiplier overhead below 6 % even if the per-mode packing were free, or more logic to amortize it over (the
-anchors' engines may count their buffers or larger control in the denominator).
+How to get closer to the anchors: (1) store weights lane-reversed (``weight_order="reversed"``; the loader could
+reverse lanes as it writes the weight banks, one mux per bus bit instead of one per multiplier bit) -- about 65
+NAND2-eq per multiplier (108 with split modes), Conv2D -> ~+2.3 %; (2) DWConv: one requantizer (``requantizers=1``,
+-7.4k; 4-bit 3 x 3 layers then run at 56 % of the compute rate) or a cheaper requantizer (it is a 32 x 16 product
+and a 49-bit rounding shifter for every output); ``split=()`` (-4.6k, 75 % at 4 bit); (3) at P = 4 the ST
+multipliers alone put Conv2D at +2.1 %: 0.9 % (600 NAND2-eq) needs a multiplier overhead below 6 % even if the
+per-mode packing were free, or more logic to amortize it over (the anchors' engines may count their buffers or
+larger control in the denominator).
 
 Runtime (x86_64, 2 cores, yosys 0.70 WebAssembly): the multipliers and MACs take about 10 minutes. The engines add
 25 runs, about 45 CPU-minutes estimated for an idle machine (measured under a load of ~15 on 2 cores: 3-4 minutes
@@ -317,6 +321,9 @@ def designs(width, lanes, acc_width, engine=None):
                        lambda: SumTogetherMultiplier(width, lanes, reduction="wallace"), ("generic",), "mul"),
         "st_reversed": (f"SumTogetherMultiplier lanes {lane_text}, weights stored lane-reversed",
                         lambda: SumTogetherMultiplier(width, lanes, weight_order="reversed"), ("generic",), "mul"),
+        "st_split": (f"SumTogetherMultiplier lanes {lane_text}, split modes for lanes >= 2 (as in DWConv)",
+                     lambda: SumTogetherMultiplier(width, lanes, split=tuple(n for n in lanes if n >= 2)),
+                     ("generic",), "mul"),
         "st_dsp": (f"DspSumTogetherMultiplier lanes {lane_text} (2 DSP products, guard bits)",
                    lambda: DspSumTogetherMultiplier(width, lanes), ("ecp5",), "mul"),
         "fixed_star": ("FixedMultiplier yosys `*`", lambda: FixedMultiplier(width, "star"), fpga, "mul"),

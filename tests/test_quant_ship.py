@@ -98,8 +98,8 @@ def test_hw_cycles_sum_the_engine_model_and_match_the_shipped_speed_up():
                 + perf.fc_layer_cycles(p, 64, 12, 16).total)
     assert uniform16 == expected
     mixed = search.hw_cycles(ship.mixed_config("dscnn", dict(ship.MIXED_CANDIDATES["dscnn"])["pw4a4"]), DSCNN)
-    # make sim NET=dscnn measured 864,598 / 316,765 = 2.73x on the RTL; hw.perf is within 5 %
-    assert uniform16 / mixed == pytest.approx(2.73, abs=0.05)
+    # make sim NET=dscnn measured 862,048 / 310,223 = 2.78x on the RTL; hw.perf is within 5 %
+    assert uniform16 / mixed == pytest.approx(2.78, abs=0.05)
     assert search.costs(PrecisionConfig.uniform("dscnn", 16), DSCNN)["hw_cycles"] == uniform16
 
 
