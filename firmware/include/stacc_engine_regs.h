@@ -60,7 +60,7 @@
 #define STACC_ENGINE_IN_SHAPE_IN_W_SHIFT 16u  /* rw: Input width. */
 #define STACC_ENGINE_IN_SHAPE_IN_W_MASK 0xffff0000u
 
-/* CHANNELS: Channels (dense: input and output features; depthwise: cin == cout). */
+/* CHANNELS: Channels (dense: input and output features; depthwise: cin == cout, or cin == 1 for a conv2d with one input channel). */
 #define STACC_ENGINE_CHANNELS_OFFSET 0x18u
 #define STACC_ENGINE_CHANNELS_CIN_SHIFT 0u  /* rw: Input channels / features. */
 #define STACC_ENGINE_CHANNELS_CIN_MASK 0x0000ffffu

@@ -119,7 +119,8 @@ _REGISTERS = (
     _r(5, "IN_SHAPE", "Input feature map size (1 x 1 for dense).",
        ("in_h", 0, 16, "rw", "Input height."),
        ("in_w", 16, 16, "rw", "Input width.")),
-    _r(6, "CHANNELS", "Channels (dense: input and output features; depthwise: cin == cout).",
+    _r(6, "CHANNELS", "Channels (dense: input and output features; depthwise: cin == cout, or cin == 1 for a "
+                      "conv2d with one input channel).",
        ("cin", 0, 16, "rw", "Input channels / features."),
        ("cout", 16, 16, "rw", "Output channels / features.")),
     _r(7, "KERNEL", "Kernel size and stride (1 for dense).",
