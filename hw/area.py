@@ -63,9 +63,7 @@ Flows for the engines:
   fixed 16x16 multiply fits one MULT18X18D. So two more engine variants are synthesized for ECP5 with DSPs only:
   ``<engine>_fixed_star`` (``lanes=(1,)``, multipliers replaced by yosys ``*``, one MULT18X18D each) and
   ``<engine>_st_dsp`` (multipliers replaced by :class:`~hw.arith.DspSumTogetherMultiplier`, two MULT18X18D each).
-  The engines construct ``SumTogetherMultiplier`` themselves; :func:`substitute_multipliers` swaps the class in the
-  engine modules' namespace while the engine elaborates (and fails if the engine built none of them). A constructor
-  hook (``Conv2dEngine(params, multiplier=...)``) would make that patch unnecessary.
+  The engines take the multiplier as a constructor argument (``Conv2dEngine(params, multiplier=StarMultiplier)``).
 
 Overheads are ``(st - fixed) / fixed`` per engine; the summary gives them with the published HLS designs' overheads
 (:data:`ANCHOR_PCT`: 0.9 % Conv2D, 2.5 % DWConv, 8.0 % FC) next to them, and splits the extra NAND2-eq by block.
@@ -126,7 +124,6 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from contextlib import contextmanager
 from pathlib import Path
 
 from amaranth.back import rtlil, verilog
@@ -139,7 +136,7 @@ from .arith.multiplier import check_lanes, check_pipeline, check_width, multipli
 from .params import EngineParams
 
 __all__ = ["NAND2_WEIGHTS", "FLOWS", "ENGINE_FLOWS", "QUICK_FLOWS", "ENGINE_ABC_SCRIPT", "ANCHOR_PCT", "ENGINES",
-           "designs", "engine_designs", "substitute_multipliers", "StarMultiplier", "emit", "run_flow", "metrics_of",
+           "designs", "engine_designs", "StarMultiplier", "emit", "run_flow", "metrics_of",
            "synthesize", "summarize", "run", "main"]
 
 #: Cell area in NAND2 equivalents: Nangate 45 nm Open Cell Library X1 cell areas divided by NAND2_X1 (0.798 um^2).
@@ -224,48 +221,6 @@ class StarMultiplier(wiring.Component):
         return m
 
 
-@contextmanager
-def substitute_multipliers(factory):
-    """While active, the engine modules (``hw.accel.*``) construct ``factory(width, lanes, pipeline)`` wherever they
-    construct a ``SumTogetherMultiplier``; yields the list of the components built.
-
-    The engines import ``SumTogetherMultiplier`` into their module namespace and instantiate it in ``elaborate``, so
-    the class is swapped there. Elaborate the engine inside the block.
-    """
-    built = []
-
-    def make(*args, **kwargs):
-        component = factory(*args, **kwargs)
-        built.append(component)
-        return component
-
-    prefix = __package__ + ".accel."
-    patched = [module for name, module in list(sys.modules.items())
-               if name.startswith(prefix) and getattr(module, "SumTogetherMultiplier", None) is SumTogetherMultiplier]
-    for module in patched:
-        module.SumTogetherMultiplier = make
-    try:
-        yield built
-    finally:
-        for module in patched:
-            module.SumTogetherMultiplier = SumTogetherMultiplier
-
-
-def _substituted(engine_cls, factory, label):
-    """A subclass of ``engine_cls`` whose multipliers are ``factory``'s (see :func:`substitute_multipliers`)."""
-
-    def elaborate(self, platform):
-        with substitute_multipliers(factory) as built:
-            m = engine_cls.elaborate(self, platform)
-        if len(built) != self.params.macs:
-            raise RuntimeError(f"{engine_cls.__name__} built {len(built)} substituted multipliers, not P = "
-                               f"{self.params.macs}; it no longer constructs SumTogetherMultiplier from its module "
-                               "namespace, so hw/area.py needs a multiplier hook in the engine")
-        return m
-
-    return type(f"{label}{engine_cls.__name__}", (engine_cls,), {"elaborate": elaborate})
-
-
 def engine_designs(params):
     """``{name: (description, factory, flows, group)}`` of the engine comparisons for ``params`` (an
     :class:`~hw.params.EngineParams`; its ``lanes`` are the ST variant's).
@@ -282,12 +237,11 @@ def engine_designs(params):
     table = {}
     for group, cls in _engine_classes().items():
         name = cls.__name__
-        star = _substituted(cls, StarMultiplier, "Star")
         table[f"{group}_st"] = (f"{name} lanes {lane_text}, {common}", lambda c=cls: c(params), ENGINE_FLOWS, group)
         table[f"{group}_fixed"] = (f"{name} lanes 1 (fixed BW array), {common}", lambda c=cls: c(fixed),
                                    ENGINE_FLOWS, group)
-        table[f"{group}_fixed_star"] = (f"{name} lanes 1, multipliers yosys `*`", lambda c=star: c(fixed),
-                                        ("ecp5",), group)
+        table[f"{group}_fixed_star"] = (f"{name} lanes 1, multipliers yosys `*`",
+                                        lambda c=cls: c(fixed, multiplier=StarMultiplier), ("ecp5",), group)
         kind = cls.KIND.name.lower()
         rq_st, rq_fixed = default_requantizers(params, kind), default_requantizers(fixed, kind)
         if rq_st != rq_fixed:                          # what the extra requantizers cost (DWConv)
@@ -300,10 +254,10 @@ def engine_designs(params):
                 f"{name} lanes {lane_text}, no split mode (every lane of a word on one channel)",
                 lambda c=cls: c(params, split=()), ("generic-mem",), group)
         if params.mul_width <= DSP_BITS - 1 and set(params.lanes) <= {1, 2, 4}:
-            dsp = _substituted(cls, DspSumTogetherMultiplier, "Dsp")
             table[f"{group}_st_dsp"] = (f"{name} lanes {lane_text}, DspSumTogetherMultiplier" +
                                         ", no split mode" * bool(no_split),
-                                        lambda c=dsp, k=no_split: c(params, **k), ("ecp5",), group)
+                                        lambda c=cls, k=no_split: c(params, multiplier=DspSumTogetherMultiplier, **k),
+                                        ("ecp5",), group)
     return table
 
 

@@ -8,12 +8,12 @@ import warnings
 from pathlib import Path
 
 import pytest
-from amaranth.hdl import Fragment, Module
+from amaranth.hdl import Fragment
 from amaranth.sim import Simulator
 
 from hw.accel.fc import FullyConnectedEngine
-from hw.area import NAND2_WEIGHTS, StarMultiplier, _substituted, engine_designs, main, run, substitute_multipliers
-from hw.arith import DspSumTogetherMultiplier, SumTogetherMultiplier
+from hw.area import NAND2_WEIGHTS, StarMultiplier, engine_designs, main, run
+from hw.arith import DspSumTogetherMultiplier
 from hw.golden import st_product
 from hw.params import EngineParams
 
@@ -111,30 +111,20 @@ def test_engine_dsp_variants_on_ecp5(monkeypatch):
     assert fc["ecp5_mult18x18d"] == dsp
 
 
-def test_substitution_swaps_every_multiplier_and_restores_the_class():
-    with substitute_multipliers(StarMultiplier) as built:
-        Fragment.get(FullyConnectedEngine(SMALL.replace(lanes=(1,))), None)
-    assert len(built) == SMALL.macs and all(isinstance(mul, StarMultiplier) for mul in built)
-    engine_modules = [module for name, module in sys.modules.items() if name.startswith("hw.accel.")]
-    assert any(getattr(module, "SumTogetherMultiplier", None) is SumTogetherMultiplier for module in engine_modules)
-    assert all(getattr(module, "SumTogetherMultiplier", SumTogetherMultiplier) is SumTogetherMultiplier
-               for module in engine_modules)                     # restored wherever it was swapped
+def test_engines_build_the_multiplier_they_are_given():
+    """The ``multiplier=`` hook: P units of the given factory, with the engine's lanes, pipeline and split modes."""
+    built = []
+
+    def star(*args, **kwargs):
+        built.append((StarMultiplier(*args, **kwargs), args, kwargs))
+        return built[-1][0]
+    Fragment.get(FullyConnectedEngine(SMALL.replace(lanes=(1,)), multiplier=star), None)
+    assert len(built) == SMALL.macs and all(args == (SMALL.mul_width, (1,), 1) and not kw for _, args, kw in built)
     fixed_star = engine_designs(SMALL)["fc_fixed_star"][1]()
-    assert isinstance(fixed_star, FullyConnectedEngine) and fixed_star.params.lanes == (1,)
+    assert fixed_star.multiplier is StarMultiplier and fixed_star.params.lanes == (1,)
     fixed_star._MustUse__silence = True
-
-
-def test_substitution_refuses_an_engine_that_builds_no_multiplier():
-    class Silent(FullyConnectedEngine):              # stands for an engine that builds its multipliers elsewhere
-        def elaborate(self, platform):
-            m = Module()
-            m._MustUse__silence = True               # discarded when the substitution check refuses the engine
-            return m
-
-    engine = _substituted(Silent, StarMultiplier, "Star")(SMALL)
-    engine._MustUse__silence = True
-    with pytest.raises(RuntimeError, match=r"built 0 substituted multipliers, not P = 2; .* multiplier hook"):
-        engine.elaborate(None)
+    with pytest.raises(TypeError, match=r"multiplier must be a callable building a multiplier .* not 3"):
+        FullyConnectedEngine(SMALL, multiplier=3)
 
 
 def test_star_multiplier_is_exact_and_refuses_lanes():

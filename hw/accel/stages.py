@@ -53,6 +53,10 @@ class MacArrayEngine(EngineShell):
         Lane counts whose precision runs in the ST multipliers' *split* mode (two sums a word, two channels a MAC
         unit; only engines with ``SPLITS``, i.e. the depthwise engine). ``None``: the kind's default,
         ``hw.perf.default_split(params, kind)``; ``()``: never.
+    multiplier : callable or None
+        Builds each MAC unit's multiplier: ``multiplier(width, lanes, pipeline)`` (plus ``split=`` when the engine
+        splits) returning a component with the ports of :class:`~hw.arith.SumTogetherMultiplier` and its
+        ``latency``. ``None``: ``SumTogetherMultiplier``. For area studies (``hw.area``: yosys ``*``, DSP blocks).
 
     Attributes
     ----------
@@ -62,7 +66,7 @@ class MacArrayEngine(EngineShell):
     SPATIAL = True
     SPLITS = False                     # the engine can run a precision in the multipliers' split mode
 
-    def __init__(self, params, mul_pipeline=1, requantizers=None, split=None):
+    def __init__(self, params, mul_pipeline=1, requantizers=None, split=None, multiplier=None):
         if mul_pipeline not in (0, 1, 2):
             raise refuse(self, ValueError(f"mul_pipeline must be 0, 1 or 2, not {mul_pipeline!r}"))
         super().__init__(params)
@@ -81,6 +85,10 @@ class MacArrayEngine(EngineShell):
             raise refuse(self, ValueError(f"split lane counts must be distinct lane counts >= 2 of lanes={p.lanes}, "
                                           f"not {split!r}"))
         self.split = split
+        if multiplier is not None and not callable(multiplier):
+            raise refuse(self, TypeError(f"multiplier must be a callable building a multiplier (e.g. "
+                                         f"hw.arith.SumTogetherMultiplier) or None, not {multiplier!r}"))
+        self.multiplier = multiplier or SumTogetherMultiplier
         if requantizers is None:
             requantizers = default_requantizers(p, self.KIND.name.lower(), self.split)
         if (isinstance(requantizers, bool) or not isinstance(requantizers, int) or not 1 <= requantizers <= p.macs
@@ -319,7 +327,7 @@ def mac_array(m, engine, cfg, mode, issue, first, last, last_g, sub, act_word, w
     accs = [[Signal(signed(p.acc_bits), name=f"acc{j}" + "_hi" * s) for j in range(p.macs)] for s in range(sums)]
     shadow = [[Signal(signed(p.acc_bits), name=f"shadow{j}" + "_hi" * s) for j in range(p.macs)] for s in range(sums)]
     for j in range(p.macs):
-        mul = SumTogetherMultiplier(p.mul_width, p.lanes, engine.mul_pipeline, **({"split": split} if split else {}))
+        mul = engine.multiplier(p.mul_width, p.lanes, engine.mul_pipeline, **({"split": split} if split else {}))
         m.submodules[f"mul{j}"] = mul
         m.d.comb += [mul.a.eq(act_word(j, subword)), mul.w.eq(w_word(j, subword)), mul.mode.eq(mode),
                      mul.a_signed.eq(cfg.a_signed), mul.w_signed.eq(cfg.w_signed)]
