@@ -19,7 +19,8 @@ from .params import EngineParams
 
 __all__ = ["LayerCycles", "Band", "default_requantizers", "default_split", "conv2d_engine", "row_bands",
            "conv2d_cycles", "conv2d_fits", "conv2d_runs", "conv2d_layer_cycles", "depthwise_conv2d_cycles",
-           "depthwise_conv2d_fits", "depthwise_conv2d_runs", "depthwise_conv2d_layer_cycles", "fc_cycles",
+           "depthwise_conv2d_fits", "depthwise_conv2d_runs", "depthwise_conv2d_layer_cycles", "depthwise_weight_need",
+           "fc_cycles",
            "fc_layer_cycles", "fc_max_outputs", "fc_tiles"]
 
 
@@ -305,13 +306,24 @@ def depthwise_conv2d_runs(params, in_shape, kernel, bits, o_bits=None, *, stride
     """
     p = params
     c = _depthwise_out(in_shape, n_out)
-    split = default_split(p, "depthwise") if split is None else split
-    halves = 2 if split else 1
-    rows = -(-c // p.macs)
-    if (-(-rows // halves) * _bus_words(kernel[0] * kernel[1], bits, p) > p.weight_words // p.macs // halves
-            or c > p.out_channels):
+    _, need, have = depthwise_weight_need(p, c, kernel, bits, split)
+    if need > have or c > p.out_channels:
         return 0
     return _band_count(p, in_shape, kernel, c, bits, o_bits, strides, padding)
+
+
+def depthwise_weight_need(params, channels, kernel, bits, split=None):
+    """``(what, bus words needed, bus words held)`` of the fullest weight memory of a ``DepthwiseConv2dEngine`` with
+    split lane counts ``split`` (default :func:`default_split`) running ``channels`` output channels of ``kernel``
+    at ``bits``: a bank holds ``ceil(channels / P)`` rows, or with split modes each half (even / odd rows) holds
+    ``ceil(rows / 2)`` of them."""
+    p = params
+    split = default_split(p, "depthwise") if split is None else split
+    halves = 2 if split else 1
+    rows = -(-channels // p.macs)                     # weight rows a bank
+    fullest = -(-rows // halves)                      # ... in its fuller half
+    return ("weights per MAC bank" + " half" * (halves > 1), fullest * _bus_words(kernel[0] * kernel[1], bits, p),
+            p.weight_words // p.macs // halves)
 
 
 def _band_count(p, in_shape, kernel, n_out, bits, o_bits, strides, padding):

@@ -12,7 +12,7 @@ import numpy as np
 from .. import layout
 from ..golden import axis_geometry, check_range
 from ..params import EngineParams
-from ..perf import default_split, fc_tiles, row_bands
+from ..perf import depthwise_weight_need, fc_tiles, row_bands
 
 __all__ = ["Job", "dense_job", "conv2d_job", "depthwise_conv2d_job", "read_output"]
 
@@ -197,13 +197,9 @@ def depthwise_conv2d_job(params, x, w, bias, multiplier, shift, *, strides=(1, 1
     if x.shape[2] == 1:                               # one input channel, M outputs: each a depthwise channel's row
         w = w.transpose(0, 1, 3, 2)
     kh, kw, c, _ = w.shape
-    rw = layout.row_words(kh * kw, w_bits, p.bus_width) // (p.bus_width // 32)
-    split = default_split(p, "depthwise") if split is None else split
-    halves = 2 if split else 1
-    need = ("weights per MAC bank" + " half" * (halves > 1), -(-(-(-c // p.macs)) // halves) * rw,
-            p.weight_words // p.macs // halves)
     return _spatial_job(p, "depthwise conv2d", x, w, layout.depthwise_weight_words(w, w_bits, w_signed, p.bus_width),
-                        need, c, bias, multiplier, shift, strides, padding, modes,
+                        depthwise_weight_need(p, c, (kh, kw), w_bits, split), c, bias, multiplier, shift, strides,
+                        padding, modes,
                         a_bits=a_bits, a_signed=a_signed, w_signed=w_signed, o_bits=o_bits, o_signed=o_signed,
                         relu=relu, base=base)
 

@@ -322,7 +322,7 @@ def mac_array(m, engine, cfg, mode, issue, first, last, last_g, sub, act_word, w
     def subword(word):
         return Array(word[i * p.mul_width:(i + 1) * p.mul_width] for i in range(p.subwords))[sub_d]
 
-    split = tuple(getattr(engine, "split", ()))
+    split = engine.split
     sums = 2 if split else 1
     accs = [[Signal(signed(p.acc_bits), name=f"acc{j}" + "_hi" * s) for j in range(p.macs)] for s in range(sums)]
     shadow = [[Signal(signed(p.acc_bits), name=f"shadow{j}" + "_hi" * s) for j in range(p.macs)] for s in range(sums)]
