@@ -22,6 +22,7 @@ from amaranth import Array, Cat, Const, Mux, Signal, Value, signed
 from amaranth.lib.memory import Memory
 
 from ..arith import SumTogetherMultiplier
+from ..arith.multiplier import check_split
 from ..perf import default_requantizers, default_split
 from .common import refuse
 from .regs import ErrorCode
@@ -74,16 +75,13 @@ class MacArrayEngine(EngineShell):
         p = self.params
         if split is None:
             split = default_split(p, self.KIND.name.lower())
-        if isinstance(split, (int, str)) or not hasattr(split, "__iter__"):
-            raise refuse(self, TypeError(f"split must be a tuple of lane counts such as (2, 4), not {split!r}"))
-        split = tuple(sorted(split))
+        try:
+            split = check_split(p.lanes, split)          # the multiplier's own check of the lane counts
+        except (TypeError, ValueError) as error:
+            raise refuse(self, error) from None
         if split and not self.SPLITS:
             raise refuse(self, ValueError(f"split={split!r}: the {self.KIND.name.lower()} engine has no split mode "
                                           f"(its lanes reduce over one output already); use split=()"))
-        bad = [n for n in split if n not in p.lanes or n < 2]
-        if bad or len(set(split)) != len(split):
-            raise refuse(self, ValueError(f"split lane counts must be distinct lane counts >= 2 of lanes={p.lanes}, "
-                                          f"not {split!r}"))
         self.split = split
         if multiplier is not None and not callable(multiplier):
             raise refuse(self, TypeError(f"multiplier must be a callable building a multiplier (e.g. "
